@@ -1,0 +1,118 @@
+"""Type stub and contract of irohds._native, the C extension (python/irohds/_native/*.c).
+
+Everything below the Python API is C: hashing, canonical argument keys, the
+tier-0 in-process table, the read-only store reader, the result container and
+the IPC client.  The Python package (irohds/*.py) orchestrates these.
+"""
+from typing import Any, Callable, Optional, Sequence
+
+# ------------------------------------------------------------------ hashing
+def blake3(data: Any, *, length: int = 32, impl: Optional[str] = None) -> bytes:
+    """BLAKE3 of a buffer (bytes, memoryview, numpy array...). impl forces
+    'portable' | 'sse41' | 'avx2' | 'avx512' (ValueError if the CPU lacks it)."""
+def blake3_keyed(key: bytes, data: Any, *, length: int = 32) -> bytes: ...
+def blake3_derive_key(context: str, material: Any, *, length: int = 32) -> bytes: ...
+def blake3_impls() -> list[str]:
+    """Implementations this CPU can run, best last."""
+
+# ----------------------------------------------------- canonical encoding
+def canonical(obj: Any, fallback: Callable[[Any], bytes]) -> bytes:
+    """The canonical encoding of obj (for tests and docs/keys.md): type-tagged,
+    dicts and sets in sorted order of their encoded items.  fallback(obj) is
+    called for a type with no canonical form and must return bytes (the
+    Python side pickles it and warns once per type)."""
+
+def call_key(identity: bytes, bound: Sequence[tuple[str, Any]],
+             fallback: Callable[[Any], bytes]) -> bytes:
+    """32-byte cache key = BLAKE3(identity || canonical((name, value) pairs)),
+    streamed: a numpy array's bytes are hashed from its buffer, never copied
+    (unless it is not C-contiguous)."""
+
+class Binder:
+    """Binds a call's args to the function's parameters the way Python does,
+    so f(1) and f(x=1) give the same bound tuple.  Built once per function."""
+    def __init__(self, func: Callable[..., Any], ignore: Sequence[str] = ()) -> None: ...
+    def bind(self, args: tuple, kwargs: Optional[dict]) -> tuple[tuple[str, Any], ...]:
+        """Pairs in parameter order, defaults applied, ignored names dropped,
+        *args as a tuple, **kwargs as a dict.  TypeError as Python would."""
+
+# ----------------------------------------------------------------- tier 0
+class Memo:
+    """The decorated function object (tier 0).  A call whose args are all
+    hashable is answered from an in-process dict keyed by the args
+    themselves; otherwise, or on a miss, slow_path(args, kwargs) runs and its
+    result is remembered (when the args are hashable)."""
+    __wrapped__: Callable[..., Any]
+    def __init__(self, func: Callable[..., Any], slow_path: Callable[[tuple, Optional[dict]], Any],
+                 maxsize: int = 4096) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def cache_clear(self) -> None: ...
+    def cache_info(self) -> tuple[int, int, int]:
+        """(hits, misses, currsize) of tier 0."""
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        """Binds like a function, so memoized methods work."""
+
+# ------------------------------------------------------------ paths/config
+def paths() -> dict[str, str]:
+    """data_dir, config_path, key_path, store_dir, staging_dir, files_dir,
+    run_dir, log_path, lock_path, socket_path (from util/util.h)."""
+def config() -> dict[str, Any]:
+    """config.toml parsed by the C reader: size_limit, cheap_warning_seconds,
+    sync, log_level, listen, bootstrap_peers, trusted.  Raises ValueError
+    on a syntax error."""
+
+# ----------------------------------------------------------- store reader
+class Store:
+    """Read-only view of the store (LMDB MDB_RDONLY + mmap).  No daemon."""
+    def __init__(self, store_dir: str) -> None:
+        """FileNotFoundError if the store does not exist yet."""
+    def lookup(self, key: bytes) -> Optional[dict[str, Any]]:
+        """None, or {blob: bytes, size, files_size, serializer, compute_seconds,
+        created_us, last_used_us, func, ns, nfiles}."""
+    def files(self, key: bytes) -> list[tuple[str, bytes, int]]:
+        """(name, blob hash, size) of a result's FileRef files."""
+    def blob_path(self, blob: bytes) -> str: ...
+    def open_result(self, blob: bytes, size: int) -> tuple[memoryview, list[memoryview]]:
+        """Map the result container read-only and return (pickle bytes,
+        out-of-band buffers), all views into one shared read-only mapping that
+        lives as long as any view does, and holds a shared flock on the blob
+        so gc will not evict it while in use.  Blobs up to 64 KiB are
+        re-hashed first; ValueError('corrupt ...') if the bytes do not match
+        the hash or the container is malformed; FileNotFoundError if gone."""
+    def touch(self, key: bytes) -> None:
+        """Record a use (appends to touch.log; the daemon folds it in)."""
+    def close(self) -> None: ...
+
+def write_result(fd: int, pickled: Any, buffers: Sequence[Any]) -> int:
+    """Write a result container (docs/store.md) to fd: header, pickle bytes,
+    then each out-of-band buffer 64-byte aligned, with writev and the GIL
+    released.  Returns bytes written."""
+
+def read_result(data: Any) -> tuple[memoryview, list[memoryview]]:
+    """Parse a container held in any buffer (bounds-checked; ValueError on garbage)."""
+
+# ------------------------------------------------------------- IPC client
+class Client:
+    """Blocking client of the daemon (src/ipc).  Blocking calls release the GIL.
+    Errors: ConnectionError (daemon gone), TimeoutError, OSError(errno) for an
+    ERROR reply, ValueError for a malformed reply."""
+    def __init__(self, socket_path: str, timeout: float = 5.0) -> None: ...
+    def hello(self) -> dict[str, Any]: ...
+    def get(self, key: bytes, func: str, ns: str, force: bool = False,
+            timeout: Optional[float] = None) -> tuple[str, Any]:
+        """('hit', record dict) or ('lease', lease id).  While another process
+        holds the lease this waits (WAIT then HIT or LEASE), up to timeout."""
+    def put(self, key: bytes, lease: int, fd: int, serializer: int, seconds: float,
+            func: str, ns: str, staging: Optional[str] = None) -> tuple[bytes, int]:
+        """Hand the result file (fd, passed with SCM_RIGHTS) and the staging
+        dir's files to the daemon; returns (blob hash, size) once stored."""
+    def release(self, key: bytes, lease: int) -> None: ...
+    def evict(self, func: str) -> int: ...
+    def info(self) -> str: ...
+    def gc(self) -> int: ...
+    def join(self, ns: str) -> None: ...
+    def corrupt(self, blob: bytes) -> None: ...
+    def stop(self) -> None: ...
+    def close(self) -> None: ...
+
+SER_PICKLE5: int
