@@ -65,7 +65,11 @@ enum irohds_ipc_tag {
     IROHDS_TAG_STAGING = 12,   /* UTF-8, staging dir name (one path component) */
     IROHDS_TAG_FLAGS = 13,     /* u32 LE */
     IROHDS_TAG_FD = 14,        /* 0 bytes: a descriptor travels with this frame */
+    IROHDS_TAG_PATH = 15,      /* UTF-8, HELLO reply: the daemon's data dir */
+    IROHDS_TAG_NODE = 16,      /* 32 bytes, HELLO reply: node id (Ed25519 public key) */
+    IROHDS_TAG_PID = 17,       /* u32 LE, HELLO reply: the daemon's pid */
 };
+#define IROHDS_IPC_TAG_LIMIT 32 /* tags >= this are never known (present is 32 bits) */
 
 enum { IROHDS_IPC_FLAG_FORCE = 1 }; /* GET: recompute even if stored (forced recompute) */
 
@@ -85,7 +89,9 @@ typedef struct irohds_ipc_msg {
     double seconds;
     uint32_t serializer, flags;
     int32_t code;
-    irohds_ipc_str func, ns, text, staging;
+    irohds_ipc_str func, ns, text, staging, path;
+    uint8_t node[32];
+    uint32_t pid;
 } irohds_ipc_msg;
 
 #define IROHDS_IPC_HAS(m, tag) (((m)->present >> (tag)) & 1u)
@@ -135,5 +141,13 @@ int irohds_ipc_call(irohds_ipc_client *c, irohds_ipc_msg *req, int fd, irohds_ip
 /* Helpers to fill a message. */
 void irohds_ipc_msg_init(irohds_ipc_msg *m, irohds_ipc_type type);
 void irohds_ipc_set_str(irohds_ipc_msg *m, int tag, const char *s);
+/* Same with an explicit length (s need not be NUL-terminated). */
+void irohds_ipc_set_strn(irohds_ipc_msg *m, int tag, const char *s, uint32_t len);
+
+/* Copy a decoded string into dst (NUL-terminated); -ENAMETOOLONG if it does not fit. */
+int irohds_ipc_str_copy(irohds_ipc_str s, char *dst, size_t cap);
+
+/* Name of a message type for logs ("GET", "?" when unknown). */
+const char *irohds_ipc_type_name(int type);
 
 #endif
