@@ -1,1 +1,241 @@
-"""placeholder: being written"""
+"""This process's link to its data dir: paths, config, the store reader, the daemon.
+
+Everything here is opened lazily and kept per process (a fork or a change of
+IROHDS_HOME, as in tests, starts afresh):
+
+  * paths() and config() come from C (util/util.h decides them for the
+    daemon, the CLI and this package alike);
+  * the store reader (_native.Store: LMDB read-only + mmap) answers local
+    hits with no daemon round trip; an absent store is a miss;
+  * daemon clients, one per thread (a client blocks while it waits for a
+    lease holder; other threads must not queue behind it).  When no daemon
+    answers, ``irohds-daemon start`` is run (found through $IROHDS_DAEMON,
+    then this interpreter's scripts dir, then PATH) and the socket waited
+    for; racing processes both end up with the one daemon because the
+    daemon's start holds a lock.
+
+Nothing here raises into user code: a failure returns None and is logged
+once per reason through logging.getLogger("irohds"), and the caller computes.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sysconfig
+import threading
+import time
+from typing import Any, Dict, Optional, Set, Tuple
+
+from irohds import _native
+
+logger = logging.getLogger("irohds")
+
+START_TIMEOUT = 15.0  # seconds to wait for a started daemon's socket
+RETRY_AFTER = 30.0    # seconds before trying a failed daemon/store again
+REQUEST_TIMEOUT = 10.0
+WAIT_TIMEOUT = 7 * 86400.0  # a GET waits this long for another process's compute
+
+_logged: Set[str] = set()
+_logged_lock = threading.Lock()
+
+
+def log_once(reason: str, message: str, *args: Any, level: int = logging.WARNING) -> None:
+    """Log message once per process for reason (a short stable tag)."""
+    with _logged_lock:
+        if reason in _logged:
+            return
+        _logged.add(reason)
+    logger.log(level, message, *args)
+
+
+def find_daemon() -> Optional[str]:
+    """The irohds-daemon executable: $IROHDS_DAEMON, this interpreter's
+    scripts dir, then PATH."""
+    explicit = os.environ.get("IROHDS_DAEMON")
+    if explicit:
+        return explicit
+    scripts = sysconfig.get_path("scripts")
+    if scripts:
+        candidate = os.path.join(scripts, "irohds-daemon")
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("irohds-daemon")
+
+
+class Runtime:
+    """Paths, config, store and daemon clients of one process and data dir."""
+
+    def __init__(self) -> None:
+        self.paths: Dict[str, str] = _native.paths()
+        try:
+            self.config: Dict[str, Any] = _native.config()
+        except (ValueError, OSError) as exc:
+            log_once("config", "irohds: config.toml unreadable (%s); using defaults", exc)
+            self.config = {}
+        self._store: Any = None
+        self._store_retry_at = 0.0
+        self._daemon_retry_at = 0.0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- store
+    def store(self) -> Any:
+        """The read-only store, or None (absent yet, or unreadable)."""
+        if self._store is not None:
+            return self._store
+        now = time.monotonic()
+        if now < self._store_retry_at:
+            return None
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = _native.Store(self.paths["store_dir"])
+                except FileNotFoundError:
+                    pass  # no daemon has created it yet: every lookup is a miss
+                except Exception as exc:  # noqa: BLE001 - never worse than no cache
+                    log_once("store-open", "irohds: store unreadable (%s); "
+                             "reading through the daemon only", exc)
+                    self._store_retry_at = now + RETRY_AFTER
+        return self._store
+
+    def drop_store(self) -> None:
+        """Forget the store handle (after an error); reopened on next use."""
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    # --------------------------------------------------------------- daemon
+    def client(self) -> Optional[Any]:
+        """This thread's daemon client, connecting (and starting the daemon)
+        if needed; None when no daemon can be had right now."""
+        client = getattr(self._local, "client", None)
+        if client is not None:
+            return client
+        if time.monotonic() < self._daemon_retry_at:
+            return None
+        client = self._connect()
+        if client is None and self._start():
+            client = self._wait_for_socket()
+        if client is None:
+            self._daemon_retry_at = time.monotonic() + RETRY_AFTER
+        self._local.client = client
+        return client
+
+    def drop_client(self, exc: BaseException) -> None:
+        """Forget this thread's client after a transport error."""
+        client = getattr(self._local, "client", None)
+        self._local.client = None
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+        log_once(f"daemon-error-{type(exc).__name__}",
+                 "irohds: daemon connection failed (%s: %s); computing without it",
+                 type(exc).__name__, exc)
+
+    def _connect(self) -> Optional[Any]:
+        try:
+            client = _native.Client(self.paths["socket_path"], REQUEST_TIMEOUT)
+        except (ConnectionError, FileNotFoundError, OSError):
+            return None  # nobody listening: try to start one
+        try:
+            client.hello()
+        except Exception as exc:  # noqa: BLE001 - garbage, version mismatch...
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001
+                pass
+            log_once("daemon-hello", "irohds: the daemon at %s does not answer HELLO "
+                     "(%s: %s); computing without the cache",
+                     self.paths["socket_path"], type(exc).__name__, exc)
+            self._daemon_retry_at = time.monotonic() + RETRY_AFTER
+            raise _Unusable() from exc
+        return client
+
+    def _start(self) -> bool:
+        exe = find_daemon()
+        if exe is None:
+            log_once("daemon-missing", "irohds: no irohds-daemon found (set IROHDS_DAEMON or "
+                     "put it on PATH); computing without the cache")
+            return False
+        try:
+            proc = subprocess.run([exe, "start"], stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=START_TIMEOUT, close_fds=True, check=False)
+        except (OSError, subprocess.SubprocessError) as exc:
+            log_once("daemon-start", "irohds: could not run %s start (%s); computing "
+                     "without the cache", exe, exc)
+            return False
+        if proc.returncode != 0:
+            log_once("daemon-start", "irohds: %s start failed (exit %s: %s); computing "
+                     "without the cache", exe, proc.returncode,
+                     proc.stderr.decode(errors="replace").strip()[-500:])
+            return False
+        return True
+
+    def _wait_for_socket(self) -> Optional[Any]:
+        deadline = time.monotonic() + START_TIMEOUT
+        delay = 0.005
+        while time.monotonic() < deadline:
+            client = self._connect()
+            if client is not None:
+                return client
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        log_once("daemon-socket", "irohds: the daemon started but its socket %s never "
+                 "answered; computing without the cache", self.paths["socket_path"])
+        return None
+
+
+class _Unusable(Exception):
+    """A daemon answers at the socket but not in our protocol."""
+
+
+_runtime: Optional[Runtime] = None
+_runtime_tag: Optional[Tuple[Any, ...]] = None
+_runtime_lock = threading.Lock()
+
+_ENV_KEYS = ("IROHDS_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "HOME")
+
+
+def runtime() -> Runtime:
+    """The Runtime of this process and its current data dir settings."""
+    global _runtime, _runtime_tag
+    env = os.environ
+    tag = (os.getpid(),) + tuple(env.get(k) for k in _ENV_KEYS)
+    rt = _runtime
+    if rt is not None and tag == _runtime_tag:
+        return rt
+    with _runtime_lock:
+        if _runtime is None or tag != _runtime_tag:
+            _runtime = Runtime()
+            _runtime_tag = tag
+        return _runtime
+
+
+def client_or_none() -> Optional[Any]:
+    """runtime().client(), never raising."""
+    try:
+        return runtime().client()
+    except _Unusable:
+        return None
+    except Exception as exc:  # noqa: BLE001 - never worse than no cache
+        log_once("daemon-connect", "irohds: cannot reach the daemon (%s: %s); computing "
+                 "without the cache", type(exc).__name__, exc)
+        return None
+
+
+def require_client() -> Any:
+    """A daemon client for explicit operations (evict, join, info), or RuntimeError."""
+    client = client_or_none()
+    if client is None:
+        raise RuntimeError("irohds: no daemon could be reached or started "
+                           "(see the 'irohds' log for why)")
+    return client
