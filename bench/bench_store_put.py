@@ -128,15 +128,15 @@ def main() -> int:
     if nosync:
         C.info(f"{'irohds sync=false':16s} {C.fmt_dist(nosync)}")
     m = C.median(res["irohds"])
-    C.report("store 100MB result (sync=true)", m, "joblib.Memory", C.median(res["joblib"]),
+    C.report(f"store {SIZE // C.MB}MB result (sync=true)", m, "joblib.Memory", C.median(res["joblib"]),
              "<= 0.2 s", m <= 0.2)
-    C.report("store 100MB result (sync=true) vs diskcache", m, "diskcache",
+    C.report(f"store {SIZE // C.MB}MB result (sync=true) vs diskcache", m, "diskcache",
              C.median(res["diskcache"]))
     if nosync:
         n = C.median(nosync)
-        C.report("store 100MB result (sync=false)", n, "joblib.Memory", C.median(res["joblib"]),
+        C.report(f"store {SIZE // C.MB}MB result (sync=false)", n, "joblib.Memory", C.median(res["joblib"]),
                  "<= 0.2 s", n <= 0.2)
-    C.report("store 100MB result (sync=true) vs write+fdatasync (info)", m, "write+fdatasync",
+    C.report(f"store {SIZE // C.MB}MB result (sync=true) vs write+fdatasync (info)", m, "write+fdatasync",
              C.median(res["write+fdatasync"]))
     return 0
 
