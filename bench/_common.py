@@ -210,5 +210,43 @@ def write_module(directory: str, name: str, source: str) -> str:
     return path
 
 
+class _Collect:
+    """A logging handler keeping irohds' own warnings ("computing without the
+    cache"...): a benchmark whose cache silently fell back is not a figure."""
+
+    def __init__(self) -> None:
+        import logging
+
+        class H(logging.Handler):
+            def emit(h, record):  # noqa: N805
+                self.records.append(f"{record.levelname}: {record.getMessage()}")
+
+        self.records: list[str] = []
+        self.handler = H(level=logging.WARNING)
+        logging.getLogger("irohds").addHandler(self.handler)
+
+
+_collector: Optional[_Collect] = None
+
+
+def watch_irohds_log() -> None:
+    """Start collecting irohds' warnings in this process."""
+    global _collector
+    if _collector is None:
+        _collector = _Collect()
+
+
+def irohds_warnings(reset: bool = True) -> list[str]:
+    """The irohds warnings logged since watch_irohds_log(); prints them."""
+    if _collector is None:
+        return []
+    recs = list(_collector.records)
+    if reset:
+        _collector.records.clear()
+    for r in recs:
+        print(f"  irohds logged {r}", flush=True)
+    return recs
+
+
 def now() -> float:
     return time.perf_counter()

@@ -105,12 +105,14 @@ def main() -> int:
         os.environ["IBAH_MARK"] = mark
         dirs = {"irohds": home, "joblib": os.path.join(work, "jl"),
                 "joblib_mmap": os.path.join(work, "jl"), "diskcache": os.path.join(work, "dc")}
+        C.watch_irohds_log()
         for tool in ("irohds", "joblib", "diskcache"):
             t = time.perf_counter()
             populate(tool, moddir, dirs[tool])
             C.info(f"setup: {tool} stored the result in {time.perf_counter() - t:.3f} s "
                    f"(compute included)")
         computed = os.path.getsize(mark)
+        C.irohds_warnings()
 
         res: dict[str, list[dict]] = {t: [] for t in TOOLS}
         for r in range(ROUNDS):

@@ -123,9 +123,11 @@ def main() -> int:
                 "joblib": os.path.join(work, "jl")}
 
         t = time.perf_counter()
+        C.watch_irohds_log()
         for tool in TOOLS:
             populate(tool, moddir, dirs[tool])
         computed = os.path.getsize(mark)
+        C.irohds_warnings()
         C.info(f"setup: stored {K + 1} keys per tool, {computed} body executions, "
                f"{time.perf_counter() - t:.2f} s")
 

@@ -80,10 +80,13 @@ def raw_write(dirname: str, i: int, sync: bool) -> float:
 def irohds_only() -> int:
     """Child mode: irohds alone, under the config of the IROHDS_HOME given."""
     import irohds
+    C.watch_irohds_log()
     prepare(ROUNDS + 1)
     f = irohds.memo(produce)
     timed_miss(f, 0)
     xs = [timed_miss(f, i) for i in range(1, ROUNDS + 1)]
+    for w in C.irohds_warnings():
+        print(w, file=sys.stderr)
     print(json.dumps({"put_s": xs}))
     return 0
 
@@ -96,6 +99,7 @@ def main() -> int:
     prepare(ROUNDS + 1)
     with C.irohds_home(), C.tmp_dir() as work:
         import irohds
+        C.watch_irohds_log()
         f_i = irohds.memo(produce)
         f_j = joblib.Memory(os.path.join(work, "jl"), verbose=0).cache(produce)
         f_d = diskcache.Cache(os.path.join(work, "dc")).memoize()(produce)
@@ -114,6 +118,8 @@ def main() -> int:
             k = i % len(names)
             for name in names[k:] + names[:k]:
                 res[name].append(cases[name](i))
+
+        C.irohds_warnings()
 
     # irohds with sync = false, in its own home and process
     nosync: list[float] = []

@@ -40,6 +40,7 @@ def main() -> int:
     C.header("bench_tier0: tier-0 hit vs functools.lru_cache hit")
     with C.irohds_home():
         import irohds
+        C.watch_irohds_log()
 
         memo_f = irohds.memo(plain)
         lru_f = functools.lru_cache(maxsize=None)(plain)
@@ -78,6 +79,7 @@ def main() -> int:
                    f"+{misses - info0[1]} misses, size {size}")
             if misses != info0[1]:
                 print("  WARNING: timed calls missed tier 0", flush=True)
+        C.irohds_warnings()
     return 0
 
 
