@@ -1,1 +1,53 @@
-"""placeholder: being written"""
+"""irohds: decentralized function memoization.
+
+    import irohds
+
+    @irohds.memo                      # or @irohds.memo(ns="my-lab", version=2, ignore=["self"])
+    def train_model(dataset, epochs=10):
+        ...
+
+The first call anywhere computes and stores the result; later calls, in this
+process, another process or (later) another machine, get it instead.  This
+package is the thin Python layer: the decorator and call orchestration
+(_memo), function identity (_identity), large outputs as files (_fileref),
+result (de)serialization (_result) and the link to the daemon (_daemon).
+Hashing, keys, the in-process tier, store reading and IPC are C (_native).
+docs/api.md is the reference.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+from irohds import _daemon
+from irohds._fileref import FileRef, resolve
+from irohds._identity import KeyWarning, function_name
+from irohds._memo import CheapCallWarning, forget_function, memo
+
+__all__ = ["memo", "FileRef", "resolve", "evict", "join", "info",
+           "CheapCallWarning", "KeyWarning", "function_name"]
+
+
+def evict(func: Any) -> int:
+    """Drop every stored result of one function, given as "module.qualname"
+    (or the memoized function itself), here and in the store.  Returns how
+    many stored results the daemon removed.  RuntimeError if no daemon can
+    be reached (the in-process tables are cleared regardless)."""
+    name = func if isinstance(func, str) else function_name(getattr(func, "__wrapped__", func))
+    forget_function(name)
+    return int(_daemon.require_client().evict(name))
+
+
+def join(ns: str) -> None:
+    """Record a namespace with the daemon ahead of its first call."""
+    if not isinstance(ns, str) or not ns:
+        raise ValueError("ns must be a non-empty str")
+    _daemon.require_client().join(ns)
+
+
+def info() -> Dict[str, Any]:
+    """The daemon's view (node id, data dir, store size, entries...) as a dict."""
+    result = json.loads(_daemon.require_client().info())
+    if not isinstance(result, dict):
+        raise ValueError("the daemon's INFO reply is not a JSON object")
+    return result

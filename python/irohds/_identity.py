@@ -61,6 +61,10 @@ def function_name(func: Callable[..., Any]) -> str:
 
 # ------------------------------------------------------------ pickle fallback
 
+class KeyWarning(UserWarning):
+    """An argument had no canonical encoding and was keyed by its pickle."""
+
+
 _warned_types: Set[str] = set()
 _warned_lock = threading.Lock()
 
@@ -89,7 +93,7 @@ def pickle_fallback(obj: Any) -> bytes:
         warnings.warn(
             f"irohds: {tname} has no canonical encoding; keying it by its pickle, "
             "which may differ for equal values (register a stable form or pass "
-            "something simpler)", stacklevel=4)
+            "something simpler)", KeyWarning, stacklevel=4)
     return tname.encode() + b"\0" + pickle.dumps(obj, protocol=4)
 
 

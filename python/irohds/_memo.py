@@ -1,1 +1,519 @@
-"""placeholder: being written"""
+"""@irohds.memo: the decorator and the call path behind tier 0.
+
+    f(args) -> tier 0   (C, _native.Memo: in-process table keyed by the args
+                         themselves when they are hashable)
+            -> slow_path(args, kwargs), here:
+               key = _native.call_key(identity, Binder.bind(args, kwargs))
+               tier 0b  in-process dict keyed by the 32-byte key (unhashable args)
+               tier 1   the local store, read by this process (no daemon)
+               daemon   GET: a hit (someone else stored it meanwhile), or a
+                        lease to compute (single flight: others WAIT for us)
+               compute  under the lease, in a fresh staging dir for resolve();
+                        serialize to a put file; PUT its fd to the daemon;
+                        reload the stored result and return that, so the first
+                        call returns exactly what every later hit returns
+                        (read-only arrays, FileRefs under files/<key>/).
+
+Never worse than no cache: any failure of the machinery (no daemon, garbage
+replies, corrupt or unloadable blob, store unreadable, unpicklable result)
+is logged once and the call computes and returns the right value.  Errors
+raised by the function itself propagate (its lease is released, nothing is
+stored); a call with arguments that do not bind raises TypeError as Python
+would.
+
+async def functions get a coroutine wrapper with the same path; blocking
+IPC runs in a worker thread so the event loop keeps running.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import os
+import threading
+import time
+import warnings
+import weakref
+from collections import OrderedDict
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar, Union, overload
+
+from irohds import _daemon, _native, _result
+from irohds._daemon import log_once, logger
+from irohds._fileref import CallStaging, in_call
+from irohds._identity import function_identity, function_name, pickle_fallback
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_NS = "default"
+TIER0B_MAXSIZE = 4096
+NS_MAX = 127     # IROHDS_NS_MAX - 1
+FUNC_MAX = 255   # IROHDS_FUNC_MAX - 1
+
+
+class CheapCallWarning(UserWarning):
+    """A memoized call took less than cheap_warning_seconds (config.toml)."""
+
+
+def disabled() -> bool:
+    """IROHDS_DISABLE=1 (any value but "" and "0") turns every cache off."""
+    return os.environ.get("IROHDS_DISABLE", "") not in ("", "0")
+
+
+# Memoized functions by "module.qualname", for evict() to clear their tables.
+_registry: Dict[str, "weakref.WeakSet[_State]"] = {}
+_registry_lock = threading.Lock()
+
+
+class _Miss(Exception):
+    """Internal: the cache cannot answer; compute without it."""
+
+
+class _State:
+    """Everything one memoized function keeps: its key material, tier 0b,
+    and the steps of the call path (shared by the sync and async wrappers)."""
+
+    def __init__(self, func: Callable[..., Any], ns: str, version: Any,
+                 ignore: Sequence[str], tier0: bool) -> None:
+        self.func = func
+        self.name = function_name(func)
+        self.ns = ns
+        self.version = version
+        self.ignore = tuple(ignore)
+        self.tier0 = tier0
+        self.results: "OrderedDict[bytes, Any]" = OrderedDict()  # tier 0b
+        self.clear_tier0: Callable[[], None] = lambda: None
+        self._binder: Any = None
+        self._identity: Optional[bytes] = None
+        self._cheap_warned = False
+        self._lock = threading.Lock()
+        with _registry_lock:
+            _registry.setdefault(self.name, weakref.WeakSet()).add(self)
+
+    # ------------------------------------------------------------------ key
+    def identity(self) -> bytes:
+        """Computed on the first call (helpers defined after the decorated
+        function exist by then), then cached."""
+        if self._identity is None:
+            with self._lock:
+                if self._identity is None:
+                    self._identity = function_identity(self.func, self.ns, self.version)
+        return self._identity
+
+    def key(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]]) -> bytes:
+        """The 32-byte cache key.  TypeError for arguments that do not bind
+        (propagates, as a plain call would); _Miss if keying fails."""
+        if self._binder is None:
+            self._binder = _native.Binder(self.func, self.ignore)
+        bound = self._binder.bind(args, kwargs)
+        try:
+            return _native.call_key(self.identity(), bound, pickle_fallback)
+        except Exception as exc:  # noqa: BLE001 - e.g. an argument pickle cannot handle
+            log_once(f"key-{self.name}-{type(exc).__name__}",
+                     "irohds: cannot key a call of %s (%s: %s); computing without the cache",
+                     self.name, type(exc).__name__, exc)
+            raise _Miss() from exc
+
+    # ---------------------------------------------------------- tiers 0b, 1
+    def remember(self, key: bytes, value: Any) -> Any:
+        if self.tier0:
+            with self._lock:
+                self.results[key] = value
+                if len(self.results) > TIER0B_MAXSIZE:
+                    self.results.popitem(last=False)
+        return value
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self.results.clear()
+        self.clear_tier0()
+
+    def read_local(self, key: bytes, record: Optional[Dict[str, Any]] = None) -> Tuple[bool, Any]:
+        """(True, value) from the local store, or (False, None).  A corrupt
+        blob is reported to the daemon; any failure is a miss."""
+        rt = _daemon.runtime()
+        store = rt.store()
+        if store is None:
+            return False, None
+        try:
+            if record is None:
+                record = store.lookup(key)
+                if record is None:
+                    return False, None
+            blob = record.get("blob", record.get("hash"))
+            value = _result.load(store, blob, record["size"],
+                                 _result.files_dir_for(rt.paths["files_dir"], key))
+        except FileNotFoundError:
+            return False, None  # evicted between lookup and open
+        except ValueError as exc:
+            if "corrupt" in str(exc):
+                log_once(f"corrupt-{self.name}", "irohds: a stored result of %s is corrupt "
+                         "(%s); reported to the daemon, recomputing", self.name, exc)
+                self.report_corrupt(blob)
+            else:
+                log_once(f"load-{self.name}", "irohds: cannot load a stored result of %s "
+                         "(%s); recomputing", self.name, exc)
+            return False, None
+        except Exception as exc:  # noqa: BLE001 - unpickling a renamed class, store trouble...
+            log_once(f"load-{self.name}", "irohds: cannot load a stored result of %s "
+                     "(%s: %s); recomputing", self.name, type(exc).__name__, exc)
+            return False, None
+        try:
+            store.touch(key)
+        except Exception:  # noqa: BLE001 - a lost last-used time is harmless
+            pass
+        return True, value
+
+    def report_corrupt(self, blob: bytes) -> None:
+        client = _daemon.client_or_none()
+        if client is None:
+            return
+        try:
+            client.corrupt(blob)
+        except Exception as exc:  # noqa: BLE001
+            _daemon.runtime().drop_client(exc)
+
+    # --------------------------------------------------------------- daemon
+    def get(self, client: Any, key: bytes, force: bool) -> Tuple[str, Any]:
+        """('hit', record) or ('lease', id); _Miss when the daemon fails."""
+        try:
+            kind, payload = client.get(key, self.name, self.ns, force=force,
+                                       timeout=_daemon.WAIT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - never worse than no cache
+            _daemon.runtime().drop_client(exc)
+            raise _Miss() from exc
+        if kind not in ("hit", "lease"):
+            log_once("daemon-reply", "irohds: unexpected GET reply %r; computing without "
+                     "the cache", kind)
+            raise _Miss()
+        return kind, payload
+
+    def release(self, client: Any, key: bytes, lease: Any) -> None:
+        try:
+            client.release(key, lease)
+        except Exception as exc:  # noqa: BLE001 - the daemon frees it when we disconnect
+            _daemon.runtime().drop_client(exc)
+
+    def put(self, client: Any, key: bytes, lease: Any, value: Any, seconds: float,
+            staging: CallStaging) -> Optional[Tuple[bytes, int]]:
+        """Serialize and hand over; (blob, size) when stored, None otherwise
+        (the lease is released then)."""
+        rt = _daemon.runtime()
+        try:
+            fd, path = _result.create_put_file(rt.paths["staging_dir"])
+        except OSError as exc:
+            log_once("put-file", "irohds: cannot create a put file (%s); not caching", exc)
+            self.release(client, key, lease)
+            return None
+        try:
+            try:
+                _result.dump(value, fd)
+            except Exception as exc:  # noqa: BLE001 - unpicklable result
+                log_once(f"dump-{self.name}", "irohds: the result of %s cannot be serialized "
+                         "(%s: %s); not caching it", self.name, type(exc).__name__, exc)
+                self.release(client, key, lease)
+                return None
+            try:
+                blob, size = client.put(key, lease, fd, _native.SER_PICKLE5, seconds,
+                                        self.name, self.ns, staging.name)
+            except Exception as exc:  # noqa: BLE001
+                _daemon.runtime().drop_client(exc)
+                return None
+            return blob, size
+        finally:
+            os.close(fd)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def after_put(self, key: bytes, stored: Optional[Tuple[bytes, int]], value: Any,
+                  staging: CallStaging) -> Any:
+        """What the call returns: the stored result as a hit would load it,
+        else the computed value (its FileRefs then stay in the staging dir)."""
+        if stored is None:
+            return value
+        found, loaded = self.read_local(key, {"blob": stored[0], "size": stored[1]})
+        if not found:
+            return value
+        staging.cleanup()  # the daemon has linked the files under files/<key>/
+        return loaded
+
+    # ------------------------------------------------------------- compute
+    def new_staging(self) -> CallStaging:
+        try:
+            root = _daemon.runtime().paths["staging_dir"]
+        except Exception:  # noqa: BLE001 - no usable data dir: still let resolve() work
+            import tempfile
+
+            root = os.path.join(tempfile.gettempdir(), f"irohds-staging-{os.getuid()}")
+        return CallStaging(root)
+
+    def note_cost(self, seconds: float) -> None:
+        """Warn once per function when a call is too cheap to share."""
+        if self._cheap_warned:
+            return
+        try:
+            limit = float(_daemon.runtime().config.get("cheap_warning_seconds", 15.0))
+        except Exception:  # noqa: BLE001
+            limit = 15.0
+        if seconds >= limit:
+            return
+        self._cheap_warned = True
+        message = (f"irohds: {self.name} took {seconds:.3g} s, less than "
+                   f"cheap_warning_seconds={limit:g}: too cheap to be worth sharing over a "
+                   "network (functools.cache serves such functions well)")
+        logger.warning(message)
+        warnings.warn(message, CheapCallWarning, stacklevel=4)
+
+    # ------------------------------------------------------------ sync path
+    def call(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]],
+             force: bool = False) -> Any:
+        """The slow path (tier 0 missed), or a forced recompute."""
+        if disabled():
+            return self.compute_plain(args, kwargs)
+        try:
+            key = self.key(args, kwargs)
+        except _Miss:
+            return self.compute_plain(args, kwargs)
+        if not force:
+            if key in self.results:
+                return self.results[key]
+            found, value = self.read_local(key)
+            if found:
+                return self.remember(key, value)
+        for attempt in range(2):
+            client = _daemon.client_or_none()
+            if client is None:
+                return self.compute_plain(args, kwargs)
+            try:
+                kind, payload = self.get(client, key, force)
+            except _Miss:
+                return self.compute_plain(args, kwargs)
+            if kind == "lease":
+                return self.compute_leased(client, key, payload, args, kwargs)
+            found, value = self.read_local(key, payload)
+            if found:
+                return self.remember(key, value)
+            force = True  # stored but unloadable: replace it
+        return self.compute_plain(args, kwargs)
+
+    def compute_plain(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]]) -> Any:
+        """Compute with no cache (bypass, disabled, or the cache failed)."""
+        with in_call(self.new_staging()):
+            return self.func(*args, **(kwargs or {}))
+
+    def compute_leased(self, client: Any, key: bytes, lease: Any, args: Tuple[Any, ...],
+                       kwargs: Optional[Dict[str, Any]]) -> Any:
+        staging = self.new_staging()
+        start = time.perf_counter()
+        try:
+            with in_call(staging):
+                value = self.func(*args, **(kwargs or {}))
+        except BaseException:
+            self.release(client, key, lease)
+            staging.cleanup()
+            raise
+        seconds = time.perf_counter() - start
+        self.note_cost(seconds)
+        stored = self.put(client, key, lease, value, seconds, staging)
+        return self.remember(key, self.after_put(key, stored, value, staging))
+
+    # ----------------------------------------------------------- async path
+    async def acall(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]],
+                    force: bool = False) -> Any:
+        if disabled():
+            return await self.acompute_plain(args, kwargs)
+        try:
+            key = self.key(args, kwargs)
+        except _Miss:
+            return await self.acompute_plain(args, kwargs)
+        if not force:
+            if key in self.results:
+                return self.results[key]
+            found, value = self.read_local(key)
+            if found:
+                return self.remember(key, value)
+        for attempt in range(2):
+            client = await _to_thread(_daemon.client_or_none)
+            if client is None:
+                return await self.acompute_plain(args, kwargs)
+            try:
+                kind, payload = await _to_thread(self.get, client, key, force)
+            except _Miss:
+                return await self.acompute_plain(args, kwargs)
+            if kind == "lease":
+                return await self.acompute_leased(client, key, payload, args, kwargs)
+            found, value = self.read_local(key, payload)
+            if found:
+                return self.remember(key, value)
+            force = True
+        return await self.acompute_plain(args, kwargs)
+
+    async def acompute_plain(self, args: Tuple[Any, ...],
+                             kwargs: Optional[Dict[str, Any]]) -> Any:
+        with in_call(self.new_staging()):
+            return await self.func(*args, **(kwargs or {}))
+
+    async def acompute_leased(self, client: Any, key: bytes, lease: Any, args: Tuple[Any, ...],
+                              kwargs: Optional[Dict[str, Any]]) -> Any:
+        staging = self.new_staging()
+        start = time.perf_counter()
+        try:
+            with in_call(staging):
+                value = await self.func(*args, **(kwargs or {}))
+        except BaseException:
+            await _to_thread(self.release, client, key, lease)
+            staging.cleanup()
+            raise
+        seconds = time.perf_counter() - start
+        self.note_cost(seconds)
+        stored = await _to_thread(self.put, client, key, lease, value, seconds, staging)
+        return self.remember(key, self.after_put(key, stored, value, staging))
+
+
+async def _to_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """asyncio.to_thread (3.9+), kept for one place to change."""
+    return await asyncio.to_thread(fn, *args)
+
+
+# ---------------------------------------------------------------- wrappers
+
+class MemoFunction(_native.Memo):
+    """A memoized plain function: tier 0 in C, the rest in _State.call."""
+
+    _irohds: _State
+
+    def bypass(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute, reading and writing no cache."""
+        return self._irohds.compute_plain(args, kwargs)
+
+    def refresh(self, *args: Any, **kwargs: Any) -> Any:
+        """Compute and overwrite the stored result (forced recompute); the
+        function's in-process tables are cleared."""
+        self._irohds.forget_all()
+        return self._irohds.call(args, kwargs, force=True)
+
+
+def _copy_metadata(wrapper: Any, func: Callable[..., Any]) -> None:
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        try:
+            setattr(wrapper, attr, getattr(func, attr))
+        except (AttributeError, TypeError):
+            pass
+    try:
+        wrapper.__dict__.update(getattr(func, "__dict__", {}))
+    except AttributeError:
+        pass
+
+
+def _wrap_sync(state: _State) -> Any:
+    func = state.func
+    if disabled():
+        @functools.wraps(func)
+        def passthrough(*args: Any, **kwargs: Any) -> Any:
+            return state.compute_plain(args, kwargs)
+        passthrough.bypass = passthrough  # type: ignore[attr-defined]
+        passthrough.refresh = passthrough  # type: ignore[attr-defined]
+        passthrough.cache_clear = state.forget_all  # type: ignore[attr-defined]
+        passthrough._irohds = state  # type: ignore[attr-defined]
+        return passthrough
+    wrapper = MemoFunction(func, state.call, TIER0B_MAXSIZE if state.tier0 else 0)
+    _copy_metadata(wrapper, func)
+    wrapper._irohds = state
+    state.clear_tier0 = _weak_clear(wrapper)
+    return wrapper
+
+
+def _weak_clear(wrapper: Any) -> Callable[[], None]:
+    ref = weakref.ref(wrapper)
+
+    def clear() -> None:
+        target = ref()
+        if target is not None:
+            target.cache_clear()
+    return clear
+
+
+def _wrap_async(state: _State) -> Any:
+    func = state.func
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await state.acall(args, kwargs or None)
+
+    async def bypass(*args: Any, **kwargs: Any) -> Any:
+        return await state.acompute_plain(args, kwargs)
+
+    async def refresh(*args: Any, **kwargs: Any) -> Any:
+        state.forget_all()
+        return await state.acall(args, kwargs or None, force=True)
+
+    wrapper.bypass = bypass  # type: ignore[attr-defined]
+    wrapper.refresh = refresh  # type: ignore[attr-defined]
+    wrapper.cache_clear = state.forget_all  # type: ignore[attr-defined]
+    wrapper._irohds = state  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _check_options(func: Callable[..., Any], ns: Optional[str], ignore: Sequence[str]) -> str:
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        raise TypeError(f"irohds.memo cannot memoize the generator function "
+                        f"{function_name(func)}: return a list (or write a file and return "
+                        "an irohds.FileRef) instead")
+    if not callable(func) or not hasattr(func, "__code__"):
+        raise TypeError(f"irohds.memo needs a Python function, not {type(func).__name__}")
+    if ns is None:
+        ns = DEFAULT_NS
+    if not isinstance(ns, str) or not ns or len(ns.encode()) > NS_MAX:
+        raise ValueError(f"ns must be a non-empty str of at most {NS_MAX} bytes, got {ns!r}")
+    if len(function_name(func).encode()) > FUNC_MAX:
+        raise ValueError(f"the function name {function_name(func)!r} is over {FUNC_MAX} bytes")
+    if isinstance(ignore, str):
+        raise TypeError("ignore is a sequence of parameter names, e.g. ignore=['self']")
+    params = inspect.signature(func).parameters
+    unknown = [name for name in ignore if name not in params]
+    if unknown:
+        raise ValueError(f"ignore names {unknown} that are not parameters of "
+                         f"{function_name(func)}")
+    return ns
+
+
+@overload
+def memo(func: F) -> F: ...
+@overload
+def memo(func: None = None, *, ns: Optional[str] = None, version: Any = None,
+         ignore: Sequence[str] = (), tier0: bool = True) -> Callable[[F], F]: ...
+
+
+def memo(func: Optional[Callable[..., Any]] = None, *, ns: Optional[str] = None,
+         version: Any = None, ignore: Sequence[str] = (),
+         tier0: bool = True) -> Union[Any, Callable[[Callable[..., Any]], Any]]:
+    """Memoize a function (or async def) on this machine and its peers.
+
+    ns       namespace the results are shared in (default "default")
+    version  manual salt: change it to invalidate every stored result
+    ignore   parameter names left out of the key (ignore=["self"] for methods)
+    tier0    keep results in process memory too (set False for results the
+             caller mutates: each call then loads a fresh copy)
+    """
+    def decorate(f: Callable[..., Any]) -> Any:
+        checked_ns = _check_options(f, ns, ignore)
+        state = _State(f, checked_ns, version, ignore, tier0)
+        if inspect.iscoroutinefunction(f):
+            return _wrap_async(state)
+        return _wrap_sync(state)
+
+    if func is not None:
+        return decorate(func)
+    return decorate
+
+
+def forget_function(name: str) -> int:
+    """Clear the in-process tables of every memoized function called name;
+    returns how many there were."""
+    with _registry_lock:
+        states = list(_registry.get(name, ()))
+    for state in states:
+        state.forget_all()
+    return len(states)
