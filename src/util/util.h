@@ -37,10 +37,15 @@
  *   staging/<id>/      per-call dirs handed out by irohds.resolve()
  *   files/<key>/       FileRef results, hard links to their blobs
  *   daemon.log         log of the detached daemon
+ *   daemon.lock        flock()ed by the running daemon (one per data dir)
  *
  * The socket lives in $IROHDS_HOME/run/ when IROHDS_HOME is set (tests), else
  * in $XDG_RUNTIME_DIR/irohds/ when that exists, else in <data dir>/run/.
- * A socket path longer than sun_path falls back to /tmp/irohds-<uid>/.
+ * The socket is <run dir>/daemon.sock.  A socket path longer than sun_path
+ * falls back to run dir /tmp/irohds-<uid>/ with the socket named
+ * <16 hex of a hash of the run dir it would have had>.sock, so data dirs never
+ * share a socket; irohds_paths_create_dirs() then refuses that directory
+ * unless it is ours (and makes it 0700).
  */
 typedef struct irohds_paths {
     char data_dir[PATH_MAX];
