@@ -285,18 +285,18 @@ class _State:
         for attempt in range(2):
             client = _daemon.client_or_none()
             if client is None:
-                return self.compute_plain(args, kwargs)
+                break
             try:
                 kind, payload = self.get(client, key, force)
             except _Miss:
-                return self.compute_plain(args, kwargs)
+                break
             if kind == "lease":
                 return self.compute_leased(client, key, payload, args, kwargs)
             found, value = self.read_local(key, payload)
             if found:
                 return self.remember(key, value)
             force = True  # stored but unloadable: replace it
-        return self.compute_plain(args, kwargs)
+        return self.remember(key, self.compute_plain(args, kwargs))
 
     def compute_plain(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]]) -> Any:
         """Compute with no cache (bypass, disabled, or the cache failed)."""
@@ -337,18 +337,18 @@ class _State:
         for attempt in range(2):
             client = await _to_thread(_daemon.client_or_none)
             if client is None:
-                return await self.acompute_plain(args, kwargs)
+                break
             try:
                 kind, payload = await _to_thread(self.get, client, key, force)
             except _Miss:
-                return await self.acompute_plain(args, kwargs)
+                break
             if kind == "lease":
                 return await self.acompute_leased(client, key, payload, args, kwargs)
             found, value = self.read_local(key, payload)
             if found:
                 return self.remember(key, value)
             force = True
-        return await self.acompute_plain(args, kwargs)
+        return self.remember(key, await self.acompute_plain(args, kwargs))
 
     async def acompute_plain(self, args: Tuple[Any, ...],
                              kwargs: Optional[Dict[str, Any]]) -> Any:

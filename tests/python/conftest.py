@@ -1,0 +1,149 @@
+"""Shared fixtures for the Python suite: an isolated data dir per test, its
+daemon stopped at teardown, and helpers to run code in fresh processes.
+
+The tests run against the *installed* package (make install puts it and
+irohds-daemon into .venv), so the subprocesses use this interpreter and its
+scripts dir is put first on PATH.  IROHDS_HOME is a short dir under /tmp
+because the daemon's socket path must fit in sun_path (108 bytes).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+SCRIPTS = sysconfig.get_path("scripts")
+DAEMON = os.path.join(SCRIPTS, "irohds-daemon")
+
+
+def _daemon_pid(home: str) -> Optional[int]:
+    """The pid of the daemon serving home, from its HELLO reply (None if none)."""
+    code = textwrap.dedent("""
+        import sys
+        from irohds import _native
+        try:
+            c = _native.Client(_native.paths()["socket_path"], 2.0)
+            print(c.hello().get("pid", ""))
+        except Exception:
+            print("")
+    """)
+    env = dict(os.environ, IROHDS_HOME=home)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, timeout=20).stdout.strip()
+    except subprocess.TimeoutExpired:
+        return None
+    return int(out) if out.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_daemon(home: str) -> None:
+    """`irohds-daemon stop`, then SIGKILL if it is still there after 5 s."""
+    pid = _daemon_pid(home)
+    env = dict(os.environ, IROHDS_HOME=home)
+    try:
+        subprocess.run([DAEMON, "stop"], env=env, capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    if pid is None:
+        return
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture(autouse=True)
+def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh IROHDS_HOME for each test; the daemon it started is stopped after."""
+    path = tempfile.mkdtemp(prefix="ih-", dir="/tmp")
+    monkeypatch.setenv("IROHDS_HOME", path)
+    monkeypatch.setenv("PATH", SCRIPTS + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.delenv("IROHDS_DISABLE", raising=False)
+    monkeypatch.delenv("IROHDS_DAEMON", raising=False)
+    try:
+        yield Path(path)
+    finally:
+        stop_daemon(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def usercode(tmp_path: Path) -> Path:
+    """A dir of user modules (not under site-packages) on sys.path of the
+    subprocesses started with run_py."""
+    d = tmp_path / "user"
+    d.mkdir()
+    return d
+
+
+def write(path: Path, source: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def py_env(usercode: Optional[Path] = None, **extra: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    if usercode is not None:
+        env["PYTHONPATH"] = str(usercode)
+    env.update(extra)
+    return env
+
+
+def run_py(code: str, usercode: Optional[Path] = None, timeout: float = 120,
+           check: bool = True, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run code in a fresh interpreter (this venv), cwd = usercode."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
+                          env=py_env(usercode, **extra_env),
+                          cwd=str(usercode) if usercode else None,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def spawn_py(code: str, usercode: Optional[Path] = None, **extra_env: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                            env=py_env(usercode, **extra_env),
+                            cwd=str(usercode) if usercode else None,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def count_lines(path: Path) -> int:
+    """How many times a test function recorded a computation in path."""
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def daemon_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([DAEMON, *args], capture_output=True, text=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"irohds-daemon {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def blob_files(home: Path) -> List[Path]:
+    """Result blobs in the store (not outboards)."""
+    root = home / "store" / "blobs"
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith(".obao"))
