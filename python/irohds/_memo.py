@@ -388,6 +388,10 @@ class MemoFunction(_native.Memo):
         """Compute, reading and writing no cache."""
         return self._irohds.compute_plain(args, kwargs)
 
+    def cache_clear(self) -> None:
+        """Clear this function's in-process tables (tier 0 and 0b)."""
+        self._irohds.forget_all()
+
     def refresh(self, *args: Any, **kwargs: Any) -> Any:
         """Compute and overwrite the stored result (forced recompute); the
         function's in-process tables are cleared."""
@@ -431,7 +435,7 @@ def _weak_clear(wrapper: Any) -> Callable[[], None]:
     def clear() -> None:
         target = ref()
         if target is not None:
-            target.cache_clear()
+            _native.Memo.cache_clear(target)
     return clear
 
 

@@ -22,6 +22,10 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: kills daemons or fills stores (seconds each)")
+
+
 SCRIPTS = sysconfig.get_path("scripts")
 DAEMON = os.path.join(SCRIPTS, "irohds-daemon")
 
@@ -127,7 +131,8 @@ def spawn_py(code: str, usercode: Optional[Path] = None, **extra_env: str) -> su
     return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
                             env=py_env(usercode, **extra_env),
                             cwd=str(usercode) if usercode else None,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def count_lines(path: Path) -> int:
