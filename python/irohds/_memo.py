@@ -379,26 +379,6 @@ async def _to_thread(fn: Callable[..., Any], *args: Any) -> Any:
 
 # ---------------------------------------------------------------- wrappers
 
-class MemoFunction(_native.Memo):
-    """A memoized plain function: tier 0 in C, the rest in _State.call."""
-
-    _irohds: _State
-
-    def bypass(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute, reading and writing no cache."""
-        return self._irohds.compute_plain(args, kwargs)
-
-    def cache_clear(self) -> None:
-        """Clear this function's in-process tables (tier 0 and 0b)."""
-        self._irohds.forget_all()
-
-    def refresh(self, *args: Any, **kwargs: Any) -> Any:
-        """Compute and overwrite the stored result (forced recompute); the
-        function's in-process tables are cleared."""
-        self._irohds.forget_all()
-        return self._irohds.call(args, kwargs, force=True)
-
-
 def _copy_metadata(wrapper: Any, func: Callable[..., Any]) -> None:
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
         try:
@@ -422,10 +402,24 @@ def _wrap_sync(state: _State) -> Any:
         passthrough.cache_clear = state.forget_all  # type: ignore[attr-defined]
         passthrough._irohds = state  # type: ignore[attr-defined]
         return passthrough
-    wrapper = MemoFunction(func, state.call, TIER0B_MAXSIZE if state.tier0 else 0)
+    wrapper = _native.Memo(func, state.call, TIER0B_MAXSIZE if state.tier0 else 0)
     _copy_metadata(wrapper, func)
-    wrapper._irohds = state
     state.clear_tier0 = _weak_clear(wrapper)
+
+    def bypass(*args: Any, **kwargs: Any) -> Any:
+        """Compute, reading and writing no cache."""
+        return state.compute_plain(args, kwargs)
+
+    def refresh(*args: Any, **kwargs: Any) -> Any:
+        """Compute and overwrite the stored result (forced recompute); the
+        function's in-process tables are cleared."""
+        state.forget_all()
+        return state.call(args, kwargs or None, force=True)
+
+    wrapper.bypass = bypass
+    wrapper.refresh = refresh
+    wrapper.cache_clear = state.forget_all  # tier 0 and 0b (shadows Memo.cache_clear)
+    wrapper._irohds = state
     return wrapper
 
 
