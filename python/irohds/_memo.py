@@ -216,8 +216,12 @@ class _State:
             try:
                 blob, size = client.put(key, lease, fd, _native.SER_PICKLE5, seconds,
                                         self.name, self.ns, staging.name)
-            except Exception as exc:  # noqa: BLE001
-                _daemon.runtime().drop_client(exc)
+            except (ConnectionError, TimeoutError, ValueError) as exc:
+                _daemon.runtime().drop_client(exc)  # transport trouble: reconnect next time
+                return None
+            except Exception as exc:  # noqa: BLE001 - an ERROR reply: the daemon refused it
+                log_once(f"put-{self.name}", "irohds: the daemon refused to store a result of "
+                         "%s (%s); returning it uncached", self.name, exc)
                 return None
             return blob, size
         finally:
