@@ -17,7 +17,6 @@
 #include "native.h"
 
 #include <errno.h>
-#include <math.h>
 #include <string.h>
 #include <time.h>
 
@@ -244,7 +243,7 @@ static int timeout_arg(PyObject *obj, int dflt, int *out)
         PyErr_SetString(PyExc_ValueError, "timeout must be between 0 and 1e6 seconds");
         return -1;
     }
-    *out = (int)ceil(t * 1000);
+    *out = (int)(t * 1000 + 0.999); /* round up: never wait less than asked */
     return 0;
 }
 

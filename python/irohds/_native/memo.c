@@ -258,6 +258,24 @@ static int copy_wrapper_attrs(Memo *m)
     return rc;
 }
 
+/*
+ * The Python side subclasses Memo (irohds._memo.MemoFunction).  Before 3.12
+ * a class statement's type does not inherit Py_TPFLAGS_HAVE_VECTORCALL, so
+ * every call would build an args tuple and kwargs dict before reaching
+ * memo_vectorcall.  Give such a subclass the flag the way 3.12 does: only
+ * while it has not overridden __call__.
+ */
+static void inherit_vectorcall(PyTypeObject *type)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (type != &irohds_memo_type && type->tp_call == PyVectorcall_Call &&
+        type->tp_vectorcall_offset == irohds_memo_type.tp_vectorcall_offset)
+        type->tp_flags |= Py_TPFLAGS_HAVE_VECTORCALL;
+#else
+    (void)type;
+#endif
+}
+
 static PyObject *memo_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"func", "slow_path", "maxsize", NULL};
@@ -273,6 +291,7 @@ static PyObject *memo_new(PyTypeObject *type, PyObject *args, PyObject *kw)
         max = -1;
     else if (maxsize && (max = PyLong_AsSsize_t(maxsize)) == -1 && PyErr_Occurred())
         return NULL;
+    inherit_vectorcall(type);
     Memo *m = (Memo *)type->tp_alloc(type, 0);
     if (!m)
         return NULL;
@@ -388,7 +407,7 @@ PyTypeObject irohds_memo_type = {
     .tp_vectorcall_offset = offsetof(Memo, vectorcall),
     .tp_repr = (reprfunc)memo_repr,
     .tp_call = PyVectorcall_Call,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
                 Py_TPFLAGS_METHOD_DESCRIPTOR,
     .tp_doc = "Memo(func, slow_path, maxsize=4096): the tier-0 memo wrapper (see _native.pyi)",
     .tp_traverse = (traverseproc)memo_traverse,

@@ -315,6 +315,8 @@ static PyMethodDef methods[] = {
      "write_result(fd, pickled, buffers) -> bytes written (docs/results.md)"},
     {"read_result", irohds_result_read, METH_O,
      "read_result(data) -> (pickle memoryview, [buffer memoryviews])"},
+    {"map_result", (PyCFunction)(void (*)(void))irohds_result_map, METH_FASTCALL,
+     "map_result(fd, size, blob=None) -> (pickle, [buffers]) on a shared read-only mapping"},
     {"paths", py_paths, METH_NOARGS, "the irohds paths (util.h) as a dict"},
     {"config", py_config, METH_NOARGS, "config.toml as a dict"},
     {NULL, NULL, 0, NULL},

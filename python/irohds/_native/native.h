@@ -59,6 +59,7 @@ extern PyTypeObject irohds_result_mapping_type;
 
 PyObject *irohds_result_write(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *irohds_result_read(PyObject *self, PyObject *data);
+PyObject *irohds_result_map(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 
 /*
  * Map fd (size bytes, already flock()ed by the caller) and parse it.  On

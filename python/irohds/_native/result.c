@@ -24,7 +24,10 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -382,5 +385,50 @@ PyObject *irohds_result_open_fd(int fd, uint64_t size, const uint8_t *expect_has
     if (out)
         m->fd = fd;
     Py_DECREF(m);
+    return out;
+}
+
+/*
+ * map_result(fd, size, blob=None): open_result for a descriptor the caller
+ * already has (a blob fd passed over the socket, a file a test wrote).  The
+ * fd is duplicated, so the caller keeps and closes its own.
+ */
+PyObject *irohds_result_map(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "map_result(fd, size, blob=None)");
+        return NULL;
+    }
+    int fd = PyObject_AsFileDescriptor(args[0]);
+    if (fd < 0)
+        return NULL;
+    unsigned long long size = PyLong_AsUnsignedLongLong(args[1]);
+    if (size == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    uint8_t hash[IROHDS_BLAKE3_OUT_LEN];
+    const uint8_t *expect = NULL;
+    if (nargs == 3 && args[2] != Py_None) {
+        if (irohds_module_get_hash32(args[2], hash, "blob") < 0)
+            return NULL;
+        expect = hash;
+    }
+    int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dfd < 0)
+        return irohds_module_raise_errno(-errno, NULL);
+    struct stat sb;
+    int rc = fstat(dfd, &sb) < 0 || flock(dfd, LOCK_SH | LOCK_NB) < 0 ? -errno : 0;
+    if (rc == 0 && (uint64_t)sb.st_size != size) {
+        close(dfd);
+        return PyErr_Format(PyExc_ValueError, "corrupt result: %lld bytes, expected %llu",
+                            (long long)sb.st_size, size);
+    }
+    if (rc < 0) {
+        close(dfd);
+        return irohds_module_raise_errno(rc, NULL);
+    }
+    PyObject *out = irohds_result_open_fd(dfd, size, expect);
+    if (!out)
+        close(dfd);
     return out;
 }
