@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 import threading
 import time
 from typing import Any, Dict, Optional, Set, Tuple
@@ -165,19 +166,23 @@ class Runtime:
             log_once("daemon-missing", "irohds: no irohds-daemon found (set IROHDS_DAEMON or "
                      "put it on PATH); computing without the cache")
             return False
-        try:
-            proc = subprocess.run([exe, "start"], stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  timeout=START_TIMEOUT, close_fds=True, check=False)
-        except (OSError, subprocess.SubprocessError) as exc:
-            log_once("daemon-start", "irohds: could not run %s start (%s); computing "
-                     "without the cache", exe, exc)
-            return False
-        if proc.returncode != 0:
-            log_once("daemon-start", "irohds: %s start failed (exit %s: %s); computing "
-                     "without the cache", exe, proc.returncode,
-                     proc.stderr.decode(errors="replace").strip()[-500:])
-            return False
+        # stderr goes to a file, not a pipe: a detached daemon that kept the
+        # pipe open would make us wait for its exit.
+        with tempfile.TemporaryFile() as err:
+            try:
+                proc = subprocess.run([exe, "start"], stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=err,
+                                      timeout=START_TIMEOUT, close_fds=True, check=False)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log_once("daemon-start", "irohds: could not run %s start (%s); computing "
+                         "without the cache", exe, exc)
+                return False
+            if proc.returncode != 0:
+                err.seek(0)
+                why = err.read()[-500:].decode(errors="replace").strip()
+                log_once("daemon-start", "irohds: %s start failed (exit %s: %s); computing "
+                         "without the cache", exe, proc.returncode, why)
+                return False
         return True
 
     def _wait_for_socket(self) -> Optional[Any]:

@@ -174,8 +174,13 @@ class _State:
             _daemon.runtime().drop_client(exc)
 
     # --------------------------------------------------------------- daemon
-    def get(self, client: Any, key: bytes, force: bool) -> Tuple[str, Any]:
-        """('hit', record) or ('lease', id); _Miss when the daemon fails."""
+    def get(self, key: bytes, force: bool) -> Tuple[Any, str, Any]:
+        """(client, 'hit', record) or (client, 'lease', id); _Miss when no
+        daemon can answer.  One function, so that the async path connects and
+        waits in the same worker thread."""
+        client = _daemon.client_or_none()
+        if client is None:
+            raise _Miss()
         try:
             kind, payload = client.get(key, self.name, self.ns, force=force,
                                        timeout=_daemon.WAIT_TIMEOUT)
@@ -186,7 +191,7 @@ class _State:
             log_once("daemon-reply", "irohds: unexpected GET reply %r; computing without "
                      "the cache", kind)
             raise _Miss()
-        return kind, payload
+        return client, kind, payload
 
     def release(self, client: Any, key: bytes, lease: Any) -> None:
         try:
@@ -287,11 +292,8 @@ class _State:
             if found:
                 return self.remember(key, value)
         for attempt in range(2):
-            client = _daemon.client_or_none()
-            if client is None:
-                break
             try:
-                kind, payload = self.get(client, key, force)
+                client, kind, payload = self.get(key, force)
             except _Miss:
                 break
             if kind == "lease":
@@ -339,11 +341,8 @@ class _State:
             if found:
                 return self.remember(key, value)
         for attempt in range(2):
-            client = await _to_thread(_daemon.client_or_none)
-            if client is None:
-                break
             try:
-                kind, payload = await _to_thread(self.get, client, key, force)
+                client, kind, payload = await _to_thread(self.get, key, force)
             except _Miss:
                 break
             if kind == "lease":
