@@ -9,7 +9,8 @@
  *
  *   results : cache key -> record (blob hash, size, serializer, function,
  *             namespace, compute seconds, created, last used, file count)
- *   files   : cache key -> the FileRef files of that result (dupsort)
+ *   files   : (cache key, index) -> one FileRef file of that result
+ *             (a range per key; names up to 1023 bytes do not fit a dupsort value)
  *   refs    : blob hash -> reference count (a blob shared by results is
  *             stored once and deleted when its last reference goes)
  *   lru     : (last used, cache key) -> nothing, the eviction order
@@ -29,7 +30,13 @@
  * into the index (irohds_store_apply_touches) before it evicts anything.
  *
  * All functions return 0 or a negative errno.  A store handle is used by one
- * thread at a time.
+ * thread at a time, with one exception: irohds_store_ingest_fd/_path touch
+ * only files (never LMDB, never mutable handle state), so the daemon may run
+ * them on a worker thread while its loop thread uses the same handle for
+ * anything else.  Do not open one store twice in one process (an LMDB rule),
+ * and do not use a handle in a child after fork().
+ *
+ * On-disk layout and record encodings: docs/store.md.
  */
 #ifndef IROHDS_STORE_H
 #define IROHDS_STORE_H
@@ -85,7 +92,9 @@ void irohds_store_close(irohds_store *s);
 /* 0 and *rec filled when key is stored; -ENOENT when not. */
 int irohds_store_lookup(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN], irohds_record *rec);
 
-/* The FileRef files of a result: up to max entries into files, *n = count. */
+/* The FileRef files of a result, in put order: up to max entries into files,
+ * *n = how many were written; -ENOBUFS when the result has more than max
+ * (rec.nfiles says how many). */
 int irohds_store_files(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN], irohds_file *files,
                        uint32_t max, uint32_t *n);
 
@@ -102,7 +111,8 @@ int irohds_store_touch(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN]);
 
 typedef int (*irohds_store_each_fn)(void *ctx, const uint8_t key[IROHDS_KEY_LEN],
                                     const irohds_record *rec);
-/* Call fn for every result (stops early when fn returns nonzero, and returns that). */
+/* Call fn for every result (stops early when fn returns nonzero, and returns that).
+ * fn runs in its own read snapshot and may call the store's other functions. */
 int irohds_store_foreach(irohds_store *s, irohds_store_each_fn fn, void *ctx);
 
 /* Entries and bytes (result blobs + files + outboards) currently stored. */
@@ -124,8 +134,11 @@ int irohds_store_ingest_path(irohds_store *s, const char *path, uint8_t hash[IRO
 
 /*
  * Record a result: key -> *rec, plus its files.  The blobs must have been
- * ingested.  Replaces an older record for the same key (forced recompute).
- * Sets rec's created/last used times when they are 0.
+ * ingested: -ENOENT when one is not in blobs/ (it may have been evicted
+ * between ingest and put: ingest again), -EINVAL when a size disagrees with
+ * the blob or a file name is unsafe or repeated.  Replaces an older record
+ * for the same key (forced recompute).  Sets rec's created/last used times
+ * when they are 0; nfiles and files_size are taken from files.
  */
 int irohds_store_put(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN], const irohds_record *rec,
                      const irohds_file *files, uint32_t nfiles);
@@ -145,16 +158,19 @@ typedef bool (*irohds_store_in_use_fn)(void *ctx, const uint8_t key[IROHDS_KEY_L
 
 /*
  * Evict least recently used results until the store holds at most
- * limit_bytes, skipping results for which in_use says true and any blob a
- * process holds a shared flock() on.  Then delete unreferenced blobs and
- * stale tmp files.  *freed = bytes removed.
+ * limit_bytes (0: no limit, evict nothing), skipping results for which
+ * in_use says true and any blob a process holds a shared flock() on.  Folds
+ * touch.log in first.  Then delete unreferenced blobs and tmp files older
+ * than ten minutes (younger ones may belong to an ingest still running).
+ * *freed = bytes removed.  in_use must not call back into the store.
  */
 int irohds_store_gc(irohds_store *s, uint64_t limit_bytes, irohds_store_in_use_fn in_use,
                     void *ctx, uint64_t *freed);
 
 /*
  * Re-hash a stored blob and compare with its name.  -EBADMSG when the bytes
- * are corrupt (the caller then drops the results that use it).
+ * are corrupt (the caller then drops the results that use it).  A missing or
+ * wrong outboard of good bytes is rewritten (writer) or -EBADMSG (reader).
  */
 int irohds_store_verify_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN]);
 
@@ -162,9 +178,28 @@ int irohds_store_verify_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN
 int irohds_store_drop_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN], uint64_t *n);
 
 /*
- * At daemon start: delete store/tmp leftovers, blobs with no reference,
- * index entries whose blob file is missing, and clear stale LMDB readers.
+ * At daemon start, before any ingest: delete store/tmp leftovers, index
+ * entries whose blob file is missing or short, blobs with no reference,
+ * files dirs of results that are gone; rebuild refs and lru from the
+ * results; rewrite missing outboards; clear stale LMDB readers.
  */
 int irohds_store_recover(irohds_store *s);
+
+/* ------------------------------------------------------------- files dir */
+
+/*
+ * Where FileRef files are materialized (paths->files_dir).  Until this is
+ * set, link_files fails with -EINVAL and nothing deletes files dirs.
+ */
+int irohds_store_set_files_dir(irohds_store *s, const char *files_dir);
+
+/*
+ * Make <files_dir>/<64-hex key>/<name> hard links to the blobs of key's
+ * FileRef files (subdirectories created; names re-checked with
+ * irohds_name_is_safe).  The dir is built aside and renamed, so it is either
+ * complete or absent; 0 if it already exists.  remove, evict_func, gc,
+ * drop_blob and a replacing put delete it.
+ */
+int irohds_store_link_files(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN]);
 
 #endif
