@@ -452,7 +452,7 @@ static int cmd_ls(const irohds_paths *p, bool json)
         const irohds_record *rec = &r.v[i].rec;
         char hex[65], bhex[65], size[32], age[16], comp[16];
         irohds_hex_encode(r.v[i].key, 32, hex);
-        double age_s = now - (double)rec->created_us / 1e6;
+        double age_s = (double)(long long)(now - (double)rec->created_us / 1e6); /* whole seconds */
         if (json) {
             irohds_hex_encode(rec->blob, 32, bhex);
             printf("%s\n {\"func\": ", i ? "," : "");
