@@ -24,10 +24,14 @@ import pytest
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: kills daemons or fills stores (seconds each)")
+    # every test function is cheap; test_memo checks the warning explicitly
+    config.addinivalue_line("filterwarnings", "ignore::irohds.CheapCallWarning")
 
 
 SCRIPTS = sysconfig.get_path("scripts")
-DAEMON = os.path.join(SCRIPTS, "irohds-daemon")
+# The daemon installed beside this interpreter; IROHDS_TEST_DAEMON overrides
+# (to run the suite against a build dir).
+DAEMON = os.environ.get("IROHDS_TEST_DAEMON") or os.path.join(SCRIPTS, "irohds-daemon")
 
 
 def _daemon_pid(home: str) -> Optional[int]:
@@ -84,7 +88,7 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("IROHDS_HOME", path)
     monkeypatch.setenv("PATH", SCRIPTS + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.delenv("IROHDS_DISABLE", raising=False)
-    monkeypatch.delenv("IROHDS_DAEMON", raising=False)
+    monkeypatch.setenv("IROHDS_DAEMON", DAEMON)
     try:
         yield Path(path)
     finally:
@@ -110,7 +114,7 @@ def write(path: Path, source: str) -> Path:
 def py_env(usercode: Optional[Path] = None, **extra: str) -> Dict[str, str]:
     env = dict(os.environ)
     if usercode is not None:
-        env["PYTHONPATH"] = str(usercode)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(usercode), env.get("PYTHONPATH")]))
     env.update(extra)
     return env
 

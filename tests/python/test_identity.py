@@ -193,6 +193,8 @@ def test_identity_is_stable_across_processes(tmp_path: Path) -> None:
     code = ("import umodp\nfrom irohds._identity import function_identity\n"
             "print(function_identity(umodp.s, 'default', None).hex())")
     outs = {subprocess.run([sys.executable, "-c", code], cwd=d, capture_output=True, text=True,
-                           env=dict(os.environ, PYTHONPATH=str(d), PYTHONHASHSEED=str(seed)),
+                           env=dict(os.environ, PYTHONHASHSEED=str(seed),
+                                    PYTHONPATH=os.pathsep.join(
+                                        filter(None, [str(d), os.environ.get("PYTHONPATH")]))),
                            check=True).stdout for seed in (1, 2, 3)}
     assert len(outs) == 1
