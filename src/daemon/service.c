@@ -49,7 +49,7 @@ int irohds_service_unit(const irohds_paths *paths, const char *exe, char *buf, s
                      "ProtectSystem=strict\n"
                      "ProtectHome=read-only\n"
                      "ReadWritePaths=%s -%%t/irohds -%s\n"
-                     "PrivateTmp=yes\n"
+                     "%s"
                      "PrivateDevices=yes\n"
                      "ProtectKernelTunables=yes\n"
                      "ProtectKernelModules=yes\n"
@@ -68,7 +68,13 @@ int irohds_service_unit(const irohds_paths *paths, const char *exe, char *buf, s
                      "WantedBy=default.target\n",
                      home ? "Environment=\"IROHDS_HOME=" : "", home ? paths->data_dir : "",
                      home ? "\"\n" : "",
-                     exe, paths->data_dir, paths->run_dir);
+                     exe, paths->data_dir, paths->run_dir,
+                     /* A socket that fell back to /tmp (path too long for sun_path),
+                      * or a data dir under /tmp, must stay shared with clients. */
+                     strncmp(paths->run_dir, "/tmp/", 5) == 0 ||
+                             strncmp(paths->data_dir, "/tmp/", 5) == 0
+                         ? "# PrivateTmp off: the data dir or socket is under /tmp\n"
+                         : "PrivateTmp=yes\n");
     return n < 0 || (size_t)n >= len ? -ENOBUFS : 0;
 }
 
