@@ -88,6 +88,7 @@ struct server {
     unsigned nconns;
     uint64_t next_conn_id;
     uint64_t started_ns;
+    uint64_t refused_log_ns;
     bool stopping;
     unsigned nns;
     char ns[MAX_NAMESPACES][IROHDS_NS_MAX];
@@ -1111,7 +1112,11 @@ static void on_accept(uv_poll_t *h, int status, int events)
             continue;
         }
         if (s->nconns >= MAX_CONNS) {
-            IROHDS_WARN("%d connections open: refusing another", MAX_CONNS);
+            uint64_t now = irohds_monotonic_ns();
+            if (now - s->refused_log_ns > 10000000000ull) { /* one line per 10 s, not per attempt */
+                IROHDS_WARN("%d connections open: refusing more", MAX_CONNS);
+                s->refused_log_ns = now;
+            }
             close(fd);
             continue;
         }
