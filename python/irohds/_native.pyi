@@ -44,7 +44,13 @@ class Memo:
     result is remembered (when the args are hashable)."""
     __wrapped__: Callable[..., Any]
     def __init__(self, func: Callable[..., Any], slow_path: Callable[[tuple, Optional[dict]], Any],
-                 maxsize: int = 4096) -> None: ...
+                 maxsize: Optional[int] = 4096) -> None:
+        """maxsize: entries before tier 0 is cleared; None = unbounded, 0 = tier 0
+        off (every call goes to slow_path).  Only args of exact types str, int,
+        float, bool, None, bytes or tuples of those are served; a hit also
+        needs the same types (and float bits) as the stored call, so 1, 1.0
+        and True, or 0.0 and -0.0, never share an entry.  kwargs are keyed in
+        the order given.  Subclassable (vectorcall is kept on subclasses)."""
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
     def cache_clear(self) -> None: ...
     def cache_info(self) -> tuple[int, int, int]:
@@ -57,9 +63,10 @@ def paths() -> dict[str, str]:
     """data_dir, config_path, key_path, store_dir, staging_dir, files_dir,
     run_dir, log_path, lock_path, socket_path (from util/util.h)."""
 def config() -> dict[str, Any]:
-    """config.toml parsed by the C reader: size_limit, cheap_warning_seconds,
-    sync, log_level, listen, bootstrap_peers, trusted.  Raises ValueError
-    on a syntax error."""
+    """config.toml parsed by the C reader: size_limit (int bytes, 0 =
+    unlimited), cheap_warning_seconds (float), sync (bool), log_level
+    ('error' | 'warn' | 'info' | 'debug'), listen (str), bootstrap_peers
+    (list[str]), trusted (list[str]).  Raises ValueError on a syntax error."""
 
 # ----------------------------------------------------------- store reader
 class Store:
@@ -84,12 +91,21 @@ class Store:
     def close(self) -> None: ...
 
 def write_result(fd: int, pickled: Any, buffers: Sequence[Any]) -> int:
-    """Write a result container (docs/store.md) to fd: header, pickle bytes,
+    """Write a result container (docs/results.md) to fd: header, pickle bytes,
     then each out-of-band buffer 64-byte aligned, with writev and the GIL
     released.  Returns bytes written."""
 
 def read_result(data: Any) -> tuple[memoryview, list[memoryview]]:
     """Parse a container held in any buffer (bounds-checked; ValueError on garbage)."""
+
+def map_result(fd: int, size: int, blob: Optional[bytes] = None) -> tuple[memoryview, list[memoryview]]:
+    """Store.open_result for a descriptor the caller already holds (dup'ed;
+    the caller closes its own): size must match the file, blob (when given)
+    is checked for files up to 64 KiB."""
+
+class ResultMapping:
+    """The read-only mmap behind open_result/map_result views (buffer
+    protocol only); unmapped, and its flock released, with the last view."""
 
 # ------------------------------------------------------------- IPC client
 class Client:
@@ -97,15 +113,23 @@ class Client:
     Errors: ConnectionError (daemon gone), TimeoutError, OSError(errno) for an
     ERROR reply, ValueError for a malformed reply."""
     def __init__(self, socket_path: str, timeout: float = 5.0) -> None: ...
-    def hello(self) -> dict[str, Any]: ...
+    def hello(self) -> dict[str, Any]:
+        """The HELLO reply's fields by name, whichever are present: data_dir,
+        node (hex node id), pid, text, and any generic field (key, blob,
+        lease, size, count, compute_seconds, serializer, func, ns, flags)."""
     def get(self, key: bytes, func: str, ns: str, force: bool = False,
             timeout: Optional[float] = None) -> tuple[str, Any]:
         """('hit', record dict) or ('lease', lease id).  While another process
-        holds the lease this waits (WAIT then HIT or LEASE), up to timeout."""
+        holds the lease this waits (WAIT then HIT or LEASE), up to timeout
+        seconds (None: as long as it takes; Ctrl-C still interrupts).  The
+        first reply is awaited for the client's timeout.  The record dict
+        has blob, size, serializer, compute_seconds, func, ns, key."""
     def put(self, key: bytes, lease: int, fd: int, serializer: int, seconds: float,
             func: str, ns: str, staging: Optional[str] = None) -> tuple[bytes, int]:
         """Hand the result file (fd, passed with SCM_RIGHTS) and the staging
-        dir's files to the daemon; returns (blob hash, size) once stored."""
+        dir's files to the daemon; returns (blob hash, size) once stored.
+        Waits up to 10x the client timeout (at least 60 s): the daemon hashes
+        and writes the whole result first."""
     def release(self, key: bytes, lease: int) -> None: ...
     def evict(self, func: str) -> int: ...
     def info(self) -> str: ...

@@ -185,9 +185,16 @@ static PyObject *str_of(irohds_ipc_str s)
     return PyUnicode_DecodeUTF8(s.ptr, s.len, "replace");
 }
 
+static const char *node_hex(const uint8_t node[32], char *hex)
+{
+    irohds_hex_encode(node, 32, hex);
+    return hex;
+}
+
 /* Every field present in m, by name (hello, hit records). */
 static PyObject *msg_dict(const irohds_ipc_msg *m)
 {
+    char hex[65];
     PyObject *d = PyDict_New();
     if (!d)
         return NULL;
@@ -196,12 +203,13 @@ static PyObject *msg_dict(const irohds_ipc_msg *m)
         const char *name;
         PyObject *v;
     } f[] = {
-        {IROHDS_TAG_KEY, "key", NULL}, {IROHDS_TAG_HASH, "blob", NULL},
+        {IROHDS_TAG_KEY, "key", NULL},          {IROHDS_TAG_HASH, "blob", NULL},
         {IROHDS_TAG_LEASE, "lease", NULL}, {IROHDS_TAG_SIZE, "size", NULL},
         {IROHDS_TAG_COUNT, "count", NULL}, {IROHDS_TAG_SECONDS, "compute_seconds", NULL},
         {IROHDS_TAG_SERIALIZER, "serializer", NULL}, {IROHDS_TAG_FUNC, "func", NULL},
         {IROHDS_TAG_NS, "ns", NULL}, {IROHDS_TAG_TEXT, "text", NULL},
-        {IROHDS_TAG_FLAGS, "flags", NULL},
+        {IROHDS_TAG_FLAGS, "flags", NULL}, {IROHDS_TAG_PATH, "data_dir", NULL},
+        {IROHDS_TAG_NODE, "node", NULL}, {IROHDS_TAG_PID, "pid", NULL},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (!IROHDS_IPC_HAS(m, f[i].tag))
@@ -218,6 +226,9 @@ static PyObject *msg_dict(const irohds_ipc_msg *m)
         case IROHDS_TAG_FLAGS: v = PyLong_FromUnsignedLong(m->flags); break;
         case IROHDS_TAG_FUNC: v = str_of(m->func); break;
         case IROHDS_TAG_NS: v = str_of(m->ns); break;
+        case IROHDS_TAG_PATH: v = PyUnicode_DecodeFSDefaultAndSize(m->path.ptr, m->path.len); break;
+        case IROHDS_TAG_NODE: v = PyUnicode_FromFormat("%s", node_hex(m->node, hex)); break;
+        case IROHDS_TAG_PID: v = PyLong_FromUnsignedLong(m->pid); break;
         default: v = str_of(m->text); break;
         }
         if (!v || PyDict_SetItemString(d, f[i].name, v) < 0) {
