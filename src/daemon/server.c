@@ -517,9 +517,12 @@ static int add_file(put_job *j, const char *rel, const uint8_t hash[32], uint64_
         j->files = f;
         j->files_cap = cap;
     }
+    size_t len = strlen(rel);
+    if (len >= sizeof(j->files[0].name))
+        return -ENAMETOOLONG;
     irohds_file *f = &j->files[j->nfiles++];
     memset(f, 0, sizeof(*f));
-    snprintf(f->name, sizeof(f->name), "%s", rel);
+    memcpy(f->name, rel, len + 1);
     memcpy(f->blob, hash, 32);
     f->size = size;
     return 0;
