@@ -2,6 +2,9 @@
 # Both install their own dependencies (scripts/deps.sh) first.
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# The venv's tools first: meson-python must configure with the same meson
+# that `meson test` later reads the build dir with.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BUILD  := build/release
 ASAN   := build/asan
 
@@ -19,15 +22,15 @@ install: deps
 	$(PY) -m pip install -q --no-build-isolation -Cbuild-dir=$(BUILD) .
 
 test: install
-	$(VENV)/bin/meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(BUILD) --print-errorlogs
 	$(MAKE) --no-print-directory test-asan
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests/python
+	$(PY) -m pytest -q tests/python
 
 test-c: install
-	$(VENV)/bin/meson test -C $(BUILD) --print-errorlogs
+	meson test -C $(BUILD) --print-errorlogs
 
 test-py: install
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(PY) -m pytest -q tests/python
+	$(PY) -m pytest -q tests/python
 
 # The whole suite again with AddressSanitizer + UndefinedBehaviorSanitizer:
 # C unit tests, then the Python tests against the sanitized extension and daemon.
@@ -35,10 +38,10 @@ test-asan: deps
 	scripts/test-asan.sh
 
 demo: install
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/demo.sh
+	scripts/demo.sh
 
 bench: install
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH scripts/bench.sh
+	scripts/bench.sh
 
 fuzz: deps
 	scripts/fuzz.sh
