@@ -150,7 +150,9 @@ static int place_blob(const irohds_store *s, int fd, const uint8_t *data, uint64
     *strrchr(dir, '/') = '\0';
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return -errno;
-    bool have_blob = has_size(blob, len), have_ob = has_size(obp, oblen);
+    /* A blob of one 16 KiB group or less has an empty outboard: no file at
+     * all (a file create costs more than the whole rest of a small ingest). */
+    bool have_blob = has_size(blob, len), have_ob = oblen == 0 || has_size(obp, oblen);
     if (have_blob && have_ob) {
         /* Dedupe: stored already.  The chmod refreshes its ctime, so gc's
          * sweep (which spares young files) leaves it alone until our put. */
@@ -228,6 +230,8 @@ int irohds_store_verify_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN
         size_t havelen = 0;
         irohds_store_blob_path(s, hash, true, obp, sizeof obp);
         int r = irohds_read_file(obp, oblen, &have, &havelen);
+        if (r == -ENOENT && oblen == 0)
+            r = 0; /* empty outboards are not stored */
         if (r || havelen != oblen || memcmp(have, ob, oblen) != 0)
             rc = store_writable(s) ? -EBADMSG : place_bytes(s, ob, oblen, obp);
         free(have);

@@ -259,13 +259,9 @@ int irohds_store_open(irohds_store **out, const char *store_dir, unsigned flags)
     if (strlen(store_dir) >= sizeof ((irohds_store *)0)->dir)
         return -ENAMETOOLONG;
     snprintf(index, sizeof index, "%s/index", store_dir);
-    if (ro) {
-        /* A reader never creates anything: no store yet means every lookup misses. */
-        char data[PATH_MAX + 16];
-        snprintf(data, sizeof data, "%s/data.mdb", index);
-        if (access(data, R_OK) != 0)
-            return -errno;
-    } else {
+    /* A reader creates nothing: with no store yet mdb_env_open fails with
+     * ENOENT, and every lookup is a miss. */
+    if (!ro) {
         const char *subs[] = {"index", "blobs", "tmp"};
         for (size_t i = 0; i < 3; i++) {
             char p[PATH_MAX + 16];

@@ -357,9 +357,10 @@ static void test_ingest(void)
     CHECK(stat(bp, &st) == 0 && st.st_ino != st2.st_ino && st.st_size == 5000 &&
               (st.st_mode & 0777) == 0444,
           "copied blob");
-    /* 5000 bytes: one group, empty outboard */
+    /* 5000 bytes: one group, empty outboard: no file */
     irohds_store_blob_path(s, h2, true, op, sizeof op);
-    CHECK(stat(op, &st) == 0 && st.st_size == 0, "one-group outboard is empty");
+    CHECK(!exists(op), "one-group outboard is not written");
+    CHECK(irohds_store_verify_blob(s, h2) == 0, "verify a one-group blob");
     close(fd);
 
     /* empty blob: the vector hash of no bytes */
