@@ -7,7 +7,6 @@ import functools
 import gc
 import inspect
 import pickle
-import timeit
 import weakref
 
 import pytest
