@@ -3,7 +3,6 @@ its wrapper attributes, method binding, GC, and its hit cost next to
 functools.lru_cache's C wrapper."""
 from __future__ import annotations
 
-import functools
 import gc
 import inspect
 import pickle
