@@ -170,6 +170,22 @@ def tmp_dir(prefix: str = "ibanchor") -> Iterator[str]:
 
 # --------------------------------------------------------------- timing
 
+def warm_memory(gib: float) -> None:
+    """Touch and free gib GiB of memory before timing writes.  On a VM, memory
+    the guest has never used costs a host-side fault per page the first time
+    (measured here: 3 GiB took 12 s once, then 0.4 s), so the first benchmark
+    to fill the page cache would otherwise pay for the machine's history."""
+    t = time.perf_counter()
+    n = int(gib * (1 << 30))
+    buf = bytearray(n)               # calloc: untouched until written
+    mv = memoryview(buf)
+    step = 1 << 26
+    for off in range(0, n, step):
+        mv[off:off + step] = b"\x01" * min(step, n - off)
+    del mv, buf
+    info(f"warmed {gib:g} GiB of memory in {time.perf_counter() - t:.2f} s")
+
+
 def timeit_per_call(stmt: str, glb: dict, number: int, repeat: int) -> list[float]:
     """Seconds per execution of stmt, one figure per repeat."""
     t = timeit.Timer(stmt, globals=glb)
