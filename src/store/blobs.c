@@ -232,7 +232,7 @@ int irohds_store_verify_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN
         int r = irohds_read_file(obp, oblen, &have, &havelen);
         if (r == -ENOENT && oblen == 0)
             r = 0; /* empty outboards are not stored */
-        if (r || havelen != oblen || memcmp(have, ob, oblen) != 0)
+        if (r || havelen != oblen || (oblen && memcmp(have, ob, oblen) != 0))
             rc = store_writable(s) ? -EBADMSG : place_bytes(s, ob, oblen, obp);
         free(have);
     }
