@@ -364,6 +364,10 @@ static void on_tick(uv_timer_t *t)
 {
     server *s = t->data;
     apply_touches(s);
+    int stale = 0;
+    irohds_store_reader_check(s->store, &stale);
+    if (stale)
+        IROHDS_INFO("freed %d LMDB reader slots of dead processes", stale);
     int n = irohds_server_sweep_staging(s->paths.staging_dir, STAGING_MAX_AGE_S);
     if (n > 0)
         IROHDS_INFO("removed %d abandoned staging dirs", n);

@@ -417,13 +417,22 @@ int irohds_store_gc(irohds_store *s, uint64_t limit_bytes, irohds_store_in_use_f
     return rc;
 }
 
+int irohds_store_reader_check(irohds_store *s, int *stale)
+{
+    int dead = 0;
+    int rc = mdb_reader_check(s->env, &dead);
+    if (stale)
+        *stale = dead;
+    return rc ? -EIO : 0;
+}
+
 int irohds_store_recover(irohds_store *s)
 {
     int rc = store_writable(s);
     if (rc)
         return rc;
     int stale = 0;
-    mdb_reader_check(s->env, &stale);
+    irohds_store_reader_check(s, &stale);
     if (stale)
         IROHDS_INFO("store: cleared %d stale LMDB reader slots", stale);
     sweep_tmp(s, 0);

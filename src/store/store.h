@@ -185,6 +185,14 @@ int irohds_store_drop_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN],
  */
 int irohds_store_recover(irohds_store *s);
 
+/*
+ * Free the LMDB reader slots of processes that died holding one (a killed
+ * Python process).  A stale slot pins old pages, so the index would grow
+ * without bound; the daemon calls this on its periodic tick.  *stale = how
+ * many were freed (may be NULL).
+ */
+int irohds_store_reader_check(irohds_store *s, int *stale);
+
 /* ------------------------------------------------------------- files dir */
 
 /*

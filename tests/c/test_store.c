@@ -1077,6 +1077,44 @@ static void test_crash_storm(void)
     free(committed);
 }
 
+/* A reader process killed while it holds an LMDB reader slot (every Python
+ * process that ever looked something up holds one) leaves the slot behind;
+ * reader_check must free it, or old pages stay pinned and the index grows. */
+static void test_reader_check(void)
+{
+    wipe();
+    irohds_store *w = open_w();
+    uint8_t key[32], h[32];
+    make_key(key, 77, 1);
+    CHECK(put_simple(w, key, 1000, 5, "m.rc", 0, h) == 0, "put for reader check");
+    int pipefd[2];
+    CHECK(pipe(pipefd) == 0, "pipe");
+    pid_t pid = fork();
+    if (pid == 0) {
+        irohds_store *r;
+        irohds_record rec;
+        int ok = irohds_store_open(&r, store_dir, IROHDS_STORE_READONLY) == 0 &&
+                 irohds_store_lookup(r, key, &rec) == 0;
+        char c = ok ? 'y' : 'n';
+        if (write(pipefd[1], &c, 1) != 1)
+            _exit(3);
+        pause(); /* killed here, slot still held */
+        _exit(0);
+    }
+    char c = 0;
+    CHECK(read(pipefd[0], &c, 1) == 1 && c == 'y', "child reader looked up the key");
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    int stale = -1;
+    CHECK(irohds_store_reader_check(w, &stale) == 0 && stale == 1,
+          "reader_check freed the dead reader's slot (stale=%d)", stale);
+    CHECK(irohds_store_reader_check(w, &stale) == 0 && stale == 0, "and only once (stale=%d)",
+          stale);
+    irohds_store_close(w);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -1101,6 +1139,7 @@ int main(int argc, char **argv)
     test_recover_leftovers();
     test_multi_reader();
     test_crash_storm();
+    test_reader_check();
     measure();
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
