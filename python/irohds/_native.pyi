@@ -80,12 +80,13 @@ class Store:
         """(name, blob hash, size) of a result's FileRef files."""
     def blob_path(self, blob: bytes) -> str: ...
     def open_result(self, blob: bytes, size: int) -> tuple[memoryview, list[memoryview]]:
-        """Map the result container read-only and return (pickle bytes,
-        out-of-band buffers), all views into one shared read-only mapping that
-        lives as long as any view does, and holds a shared flock on the blob
-        so gc will not evict it while in use.  Blobs up to 64 KiB are
-        re-hashed first; ValueError('corrupt ...') if the bytes do not match
-        the hash or the container is malformed; FileNotFoundError if gone."""
+        """Return (pickle bytes, out-of-band buffers) of a stored result.
+        A blob up to 64 KiB is read into memory and re-hashed (ValueError
+        'corrupt ...' if its bytes do not match its name).  A larger one is
+        mapped read-only: the views share one mapping that lives as long as
+        any view does and holds a shared flock on the blob, so gc will not
+        evict it while in use.  ValueError for a malformed container;
+        FileNotFoundError if the blob is gone."""
     def touch(self, key: bytes) -> None:
         """Record a use (appends to touch.log; the daemon folds it in)."""
     def close(self) -> None: ...

@@ -70,6 +70,10 @@ PyObject *irohds_result_map(PyObject *self, PyObject *const *args, Py_ssize_t na
  */
 PyObject *irohds_result_open_fd(int fd, uint64_t size, const uint8_t *expect_hash);
 
+/* Read (not map) a small result of size <= IROHDS_NATIVE_NOGIL_BYTES from fd,
+ * check its hash when expect_hash is given, parse it.  fd stays the caller's. */
+PyObject *irohds_result_read_small(int fd, uint64_t size, const uint8_t *expect_hash);
+
 /* ----------------------------------------------------------- store_py.c */
 
 extern PyTypeObject irohds_store_py_type;

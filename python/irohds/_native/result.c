@@ -389,6 +389,41 @@ PyObject *irohds_result_open_fd(int fd, uint64_t size, const uint8_t *expect_has
 }
 
 /*
+ * A small result (up to IROHDS_NATIVE_NOGIL_BYTES) is read into a bytes
+ * object instead of mapped: open + fstat + pread + close is about half the
+ * system calls of flock + mmap + munmap, and a copy holds no lock, so gc has
+ * nothing to wait for.  The hash is always checked: small blobs are cheap to
+ * re-hash, and this is what catches a corrupted store file on a hit.
+ */
+PyObject *irohds_result_read_small(int fd, uint64_t size, const uint8_t *expect_hash)
+{
+    if (size < HEADER_FIXED || size > IROHDS_NATIVE_NOGIL_BYTES)
+        return malformed("size out of range"), NULL;
+    PyObject *bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)size);
+    if (!bytes)
+        return NULL;
+    char *p = PyBytes_AS_STRING(bytes);
+    size_t got = 0;
+    while (got < size) {
+        ssize_t r = pread(fd, p + got, (size_t)size - got, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            Py_DECREF(bytes);
+            if (r == 0)
+                return malformed("blob shorter than its record"), NULL;
+            return irohds_module_raise_errno(-errno, NULL);
+        }
+        got += (size_t)r;
+    }
+    PyObject *out = NULL;
+    if (!expect_hash || check_hash(p, size, expect_hash) == 0)
+        out = irohds_result_read(NULL, bytes);
+    Py_DECREF(bytes);
+    return out;
+}
+
+/*
  * map_result(fd, size, blob=None): open_result for a descriptor the caller
  * already has (a blob fd passed over the socket, a file a test wrote).  The
  * fd is duplicated, so the caller keeps and closes its own.

@@ -7,7 +7,8 @@
  * alone costs ~60 us).  lookup() is on that path, so its record dict is
  * built with pre-made key strings.
  *
- * open_result() takes a shared flock() on the blob before mapping it: the
+ * open_result() reads a small blob (<= 64 KiB) into memory and re-hashes it.
+ * A larger one is mapped, not read: it takes a shared flock() on the blob first: the
  * daemon's gc skips blobs that are locked, so a mapped result is never
  * evicted from under a process using it.  A blob that is being evicted (the
  * lock is refused) or was unlinked before we locked it counts as gone.
@@ -219,6 +220,11 @@ static PyObject *store_open_result(Store *st, PyObject *const *args, Py_ssize_t 
         close(fd);
         return PyErr_Format(PyExc_ValueError, "corrupt blob: %llu bytes on disk, %llu recorded",
                             (unsigned long long)size, want);
+    }
+    if (rc == 0 && size <= IROHDS_NATIVE_NOGIL_BYTES) {
+        PyObject *small = irohds_result_read_small(fd, size, blob);
+        close(fd);
+        return small;
     }
     if (rc == 0 && (rc = lock_blob(fd)) < 0)
         close(fd);
