@@ -174,14 +174,14 @@ class Runtime:
                                       stdout=subprocess.DEVNULL, stderr=err,
                                       timeout=START_TIMEOUT, close_fds=True, check=False)
             except (OSError, subprocess.SubprocessError) as exc:
-                log_once("daemon-start", "irohds: could not run %s start (%s); computing "
-                         "without the cache", exe, exc)
+                log_once("daemon-start", "irohds: could not start the daemon (%s start: %s); "
+                         "computing without the cache", exe, exc)
                 return False
             if proc.returncode != 0:
                 err.seek(0)
                 why = err.read()[-500:].decode(errors="replace").strip()
-                log_once("daemon-start", "irohds: %s start failed (exit %s: %s); computing "
-                         "without the cache", exe, proc.returncode, why)
+                log_once("daemon-start", "irohds: starting the daemon failed (%s start: exit %s: "
+                         "%s); computing without the cache", exe, proc.returncode, why)
                 return False
         return True
 

@@ -307,6 +307,8 @@ class _Walker:
         """A default or closure value.  Functions and classes of user code count
         by their code (nested ones inline, module-level ones as helpers);
         anything else by its canonical encoding."""
+        if isinstance(value, types.ModuleType):
+            return self.encode(("module", value.__name__))
         if callable(value) and not isinstance(value, type):
             value = _unwrap(value)
         if isinstance(value, (types.FunctionType, type)):

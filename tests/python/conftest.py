@@ -37,11 +37,11 @@ DAEMON = os.environ.get("IROHDS_TEST_DAEMON") or os.path.join(SCRIPTS, "irohds-d
 def _daemon_pid(home: str) -> Optional[int]:
     """The pid of the daemon serving home, from its HELLO reply (None if none)."""
     code = textwrap.dedent("""
-        import sys
+        import json
         from irohds import _native
         try:
             c = _native.Client(_native.paths()["socket_path"], 2.0)
-            print(c.hello().get("pid", ""))
+            print(json.loads(c.info()).get("pid", ""))
         except Exception:
             print("")
     """)

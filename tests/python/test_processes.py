@@ -201,9 +201,10 @@ def test_sigkill_during_a_put_storm_keeps_every_acknowledged_result(usercode, ho
     procs = [spawn_py(writer, usercode, W=str(w), ACKS=str(acks)) for w in range(3)]
     time.sleep(2.5)
     pid_out = run_py("""
+        import json
         from irohds import _native
         c = _native.Client(_native.paths()["socket_path"], 5.0)
-        print(c.hello()["pid"])
+        print(json.loads(c.info())["pid"])
     """).stdout.strip()
     os.kill(int(pid_out), signal.SIGKILL)
     for p in procs:
