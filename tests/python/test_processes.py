@@ -199,17 +199,13 @@ def test_sigkill_during_a_put_storm_keeps_every_acknowledged_result(usercode, ho
     """
     run_py("import smod; smod.item(-1, 1)", usercode)  # start the daemon, create the store
     procs = [spawn_py(writer, usercode, W=str(w), ACKS=str(acks)) for w in range(3)]
-    time.sleep(2.5)
-    pid_out = run_py("""
-        import json
-        from irohds import _native
-        c = _native.Client(_native.paths()["socket_path"], 5.0)
-        print(json.loads(c.info())["pid"])
-    """).stdout.strip()
-    os.kill(int(pid_out), signal.SIGKILL)
-    for p in procs:
-        p.kill()
-        p.wait()
+    try:
+        time.sleep(2.5)
+        kill_daemon()
+    finally:  # writers left running would restart a daemon after teardown
+        for p in procs:
+            p.kill()
+            p.wait()
     acked = sorted(int(line) for f in acks.iterdir() for line in f.read_text().split())
     assert len(acked) > 10, "the storm stored too little to mean anything"
     # Restart (auto-start runs recovery), then every acknowledged result must
@@ -230,6 +226,17 @@ def test_sigkill_during_a_put_storm_keeps_every_acknowledged_result(usercode, ho
     for blob in blob_files(home):
         data = blob.read_bytes()
         assert _native.blake3(data).hex() == blob.name, f"{blob} does not match its hash"
+
+
+def kill_daemon() -> None:
+    """SIGKILL the daemon of the current IROHDS_HOME (pid from its INFO)."""
+    pid_out = run_py("""
+        import json
+        from irohds import _native
+        c = _native.Client(_native.paths()["socket_path"], 5.0)
+        print(json.loads(c.info())["pid"])
+    """).stdout.strip()
+    os.kill(int(pid_out), signal.SIGKILL)
 
 
 BIG = """
