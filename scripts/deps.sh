@@ -29,9 +29,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.deps-stamp
-want="pip-1 pytest numpy joblib diskcache meson-python meson ninja"
+want="pip-2 pytest numpy joblib diskcache blake3 meson-python meson ninja"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q pytest numpy joblib diskcache meson-python 'meson>=1.2' ninja
+  .venv/bin/python -m pip install -q pytest numpy joblib diskcache blake3 meson-python 'meson>=1.2' ninja
   echo "$want" > "$stamp"
 fi

@@ -12,7 +12,7 @@ fi
 ninja -C "$B" >/dev/null
 shopt -s nullglob
 for exe in "$B"/tests/fuzz/fuzz_*; do
-  [ -x "$exe" ] || continue
+  [ -f "$exe" ] && [ -x "$exe" ] || continue
   name=$(basename "$exe")
   corpus=$B/corpus-$name; mkdir -p "$corpus"
   seeds=tests/fuzz/seeds/${name#fuzz_}
