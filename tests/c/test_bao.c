@@ -25,26 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
+
 #include "hash/bao.h"
 #include "hash/blake3.h"
 
-static int passed, failed;
 
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
 
 static int unhex32(const char *hex, uint8_t out[32])
 {
@@ -113,7 +99,7 @@ static void flip_checks(const char *tag, uint8_t *data, uint64_t len, unsigned g
                         uint8_t *ob, uint64_t oblen, const uint8_t root[32],
                         json_object *ocorr, json_object *icorr)
 {
-    check(irohds_bao_verify(data, len, glog, ob, oblen, root) == 0, "%s: verify good", tag);
+    CHECK(irohds_bao_verify(data, len, glog, ob, oblen, root) == 0, "%s: verify good", tag);
     /* Offsets from the vectors are into bao's prefixed outboard; offsets
      * below 8 hit the size prefix, which our outboard does not have. */
     for (size_t i = 0; ocorr && i < json_object_array_length(ocorr); i++) {
@@ -121,14 +107,14 @@ static void flip_checks(const char *tag, uint8_t *data, uint64_t len, unsigned g
         if (off < 0)
             continue;
         ob[off] ^= 1;
-        check(irohds_bao_verify(data, len, glog, ob, oblen, root) == -EBADMSG,
+        CHECK(irohds_bao_verify(data, len, glog, ob, oblen, root) == -EBADMSG,
               "%s: outboard corruption at %lld accepted", tag, (long long)off);
         ob[off] ^= 1;
     }
     for (size_t i = 0; icorr && i < json_object_array_length(icorr); i++) {
         int64_t off = json_object_get_int64(json_object_array_get_idx(icorr, i));
         data[off] ^= 1;
-        check(irohds_bao_verify(data, len, glog, ob, oblen, root) == -EBADMSG,
+        CHECK(irohds_bao_verify(data, len, glog, ob, oblen, root) == -EBADMSG,
               "%s: input corruption at %lld accepted", tag, (long long)off);
         data[off] ^= 1;
     }
@@ -139,7 +125,7 @@ static void test_vector_file(const char *dir, const char *file, unsigned glog)
     char path[4096];
     snprintf(path, sizeof path, "%s/bao/%s", dir, file);
     json_object *root = json_object_from_file(path);
-    check(root != NULL, "cannot read %s", path);
+    CHECK(root != NULL, "cannot read %s", path);
     if (!root)
         return;
     uint64_t group_bytes = (uint64_t)1024 << glog;
@@ -153,7 +139,7 @@ static void test_vector_file(const char *dir, const char *file, unsigned glog)
         unhex32(jstr(c, "bao_hash"), exp);
         uint8_t *ob = malloc(irohds_bao_outboard_size(len, glog) + 1);
         irohds_bao_outboard(in, len, glog, ob, got);
-        check(memcmp(got, exp, 32) == 0, "%s hash len %zu", file, len);
+        CHECK(memcmp(got, exp, 32) == 0, "%s hash len %zu", file, len);
         free(ob);
         free(in);
     }
@@ -164,7 +150,7 @@ static void test_vector_file(const char *dir, const char *file, unsigned glog)
         size_t len = (size_t)jint(c, "input_len");
         uint64_t out_len = (uint64_t)jint(c, "output_len");
         uint64_t oblen = irohds_bao_outboard_size(len, glog);
-        check(oblen + 8 == out_len, "%s outboard_size(%zu) = %llu, vector says %llu + 8", file,
+        CHECK(oblen + 8 == out_len, "%s outboard_size(%zu) = %llu, vector says %llu + 8", file,
               len, (unsigned long long)oblen, (unsigned long long)(out_len - 8));
         uint8_t *in = bao_input(len);
         uint8_t *enc = malloc(oblen + 8);
@@ -173,9 +159,9 @@ static void test_vector_file(const char *dir, const char *file, unsigned glog)
         irohds_bao_outboard(in, len, glog, enc + 8, root_hash);
         unhex32(jstr(c, "bao_hash"), exp_root);
         unhex32(jstr(c, "encoded_blake3"), exp_enc);
-        check(memcmp(root_hash, exp_root, 32) == 0, "%s outboard root len %zu", file, len);
+        CHECK(memcmp(root_hash, exp_root, 32) == 0, "%s outboard root len %zu", file, len);
         irohds_blake3(enc, oblen + 8, got_enc);
-        check(memcmp(got_enc, exp_enc, 32) == 0, "%s outboard bytes len %zu", file, len);
+        CHECK(memcmp(got_enc, exp_enc, 32) == 0, "%s outboard bytes len %zu", file, len);
         json_object *oc, *ic;
         json_object_object_get_ex(c, "outboard_corruptions", &oc);
         json_object_object_get_ex(c, "input_corruptions", &ic);
@@ -192,18 +178,18 @@ static void test_vector_file(const char *dir, const char *file, unsigned glog)
         size_t len = (size_t)jint(c, "input_len");
         uint64_t out_len = (uint64_t)jint(c, "output_len");
         uint64_t oblen = irohds_bao_outboard_size(len, glog);
-        check(8 + oblen + len == out_len, "%s encode length len %zu", file, len);
+        CHECK(8 + oblen + len == out_len, "%s encode length len %zu", file, len);
         uint8_t *in = bao_input(len), *ob = malloc(oblen + 1), *enc = malloc(8 + oblen + len);
         uint8_t root_hash[32], exp_enc[32], got_enc[32];
         irohds_bao_outboard(in, len, glog, ob, root_hash);
         put_le64(enc, len);
         size_t ob_pos = 0, pos = 8;
         encode_rec(in, len, group_bytes, ob, &ob_pos, enc, &pos);
-        check(ob_pos == oblen && pos == 8 + oblen + len, "%s encode consumed len %zu", file,
+        CHECK(ob_pos == oblen && pos == 8 + oblen + len, "%s encode consumed len %zu", file,
               len);
         unhex32(jstr(c, "encoded_blake3"), exp_enc);
         irohds_blake3(enc, pos, got_enc);
-        check(memcmp(got_enc, exp_enc, 32) == 0, "%s encoded bytes len %zu", file, len);
+        CHECK(memcmp(got_enc, exp_enc, 32) == 0, "%s encoded bytes len %zu", file, len);
         free(enc);
         free(ob);
         free(in);
@@ -225,22 +211,22 @@ static void test_layout_facts(void)
     for (unsigned g = 0; g <= 4; g++) {
         uint64_t oblen = irohds_bao_outboard_size(len, g);
         uint64_t groups = len / (1024u << g);
-        check(oblen == (groups - 1) * 64, "outboard_size(32768, %u) = %llu", g,
+        CHECK(oblen == (groups - 1) * 64, "outboard_size(32768, %u) = %llu", g,
               (unsigned long long)oblen);
         uint8_t *ob = malloc(oblen + 1), root[32];
         irohds_bao_outboard(in, len, g, ob, root);
-        check(memcmp(root, exp, 32) == 0, "root is BLAKE3 at group_log %u", g);
-        check(irohds_bao_verify(in, len, g, ob, oblen, exp) == 0, "verify group_log %u", g);
+        CHECK(memcmp(root, exp, 32) == 0, "root is BLAKE3 at group_log %u", g);
+        CHECK(irohds_bao_verify(in, len, g, ob, oblen, exp) == 0, "verify group_log %u", g);
         free(ob);
     }
     uint8_t one = 7, root[32], dummy[1];
     irohds_blake3(&one, 1, exp);
     for (unsigned g = 1; g <= 3; g++) {
-        check(irohds_bao_outboard_size(1, g) == 0, "1-byte outboard empty (g=%u)", g);
+        CHECK(irohds_bao_outboard_size(1, g) == 0, "1-byte outboard empty (g=%u)", g);
         irohds_bao_outboard(&one, 1, g, dummy, root);
-        check(memcmp(root, exp, 32) == 0, "1-byte root at group_log %u", g);
+        CHECK(memcmp(root, exp, 32) == 0, "1-byte root at group_log %u", g);
     }
-    check(irohds_bao_outboard_size(0, 4) == 0 && irohds_bao_outboard_size(16384, 4) == 0 &&
+    CHECK(irohds_bao_outboard_size(0, 4) == 0 && irohds_bao_outboard_size(16384, 4) == 0 &&
               irohds_bao_outboard_size(16385, 4) == 64,
           "outboard_size at the first group boundary");
     free(in);
@@ -263,14 +249,14 @@ static void test_large(void)
         uint8_t *ob = malloc(oblen), root[32], exp[32];
         irohds_bao_outboard(in, len, IROHDS_BAO_GROUP_LOG, ob, root);
         irohds_blake3(in, len, exp);
-        check(memcmp(root, exp, 32) == 0, "large root len %zu", len);
+        CHECK(memcmp(root, exp, 32) == 0, "large root len %zu", len);
         int bad = 0;
         for (uint64_t i = 0; i < oblen; i += (s == 0 ? 1 : 61)) {
             ob[i] ^= 0x80;
             bad += irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) != -EBADMSG;
             ob[i] ^= 0x80;
         }
-        check(bad == 0, "len %zu: %d outboard flips accepted", len, bad);
+        CHECK(bad == 0, "len %zu: %d outboard flips accepted", len, bad);
         bad = 0;
         for (size_t i = 0; i < len; i += 4099) {
             in[i] ^= 1;
@@ -280,14 +266,14 @@ static void test_large(void)
         in[len - 1] ^= 1;
         bad += irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) != -EBADMSG;
         in[len - 1] ^= 1;
-        check(bad == 0, "len %zu: %d data flips accepted", len, bad);
+        CHECK(bad == 0, "len %zu: %d data flips accepted", len, bad);
         root[31] ^= 1;
-        check(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) == -EBADMSG,
+        CHECK(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) == -EBADMSG,
               "len %zu: wrong root accepted", len);
         root[31] ^= 1;
-        check(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen - 64, root) == -EBADMSG,
+        CHECK(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen - 64, root) == -EBADMSG,
               "len %zu: short outboard accepted", len);
-        check(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) == 0,
+        CHECK(irohds_bao_verify(in, len, IROHDS_BAO_GROUP_LOG, ob, oblen, root) == 0,
               "len %zu: verify good", len);
         free(ob);
         free(in);
@@ -309,6 +295,5 @@ int main(int argc, char **argv)
     }
     irohds_blake3_set_impl(irohds_blake3_best_impl());
     test_large();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

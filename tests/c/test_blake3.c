@@ -21,27 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #include "hash/blake3.h"
 
-static int passed, failed;
 
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#include <stdarg.h>
-static void check(int ok, const char *fmt, ...)
-{
-    if (ok) {
-        passed++;
-        return;
-    }
-    failed++;
-    va_list ap;
-    va_start(ap, fmt);
-    printf("FAIL: ");
-    vprintf(fmt, ap);
-    printf("\n");
-    va_end(ap);
-}
 
 static int unhex(const char *hex, uint8_t *out, size_t cap)
 {
@@ -112,7 +97,7 @@ static void test_vectors(const char *dir, int nimpl)
     char path[4096];
     snprintf(path, sizeof path, "%s/blake3/test_vectors.json", dir);
     json_object *root = json_object_from_file(path);
-    check(root != NULL, "cannot read %s", path);
+    CHECK(root != NULL, "cannot read %s", path);
     if (!root)
         return;
     json_object *jkey, *jctx, *jcases;
@@ -123,7 +108,7 @@ static void test_vectors(const char *dir, int nimpl)
     uint8_t key[32];
     memcpy(key, json_object_get_string(jkey), 32);
     size_t ncases = json_object_array_length(jcases);
-    check(ncases >= 30, "only %zu vector cases", ncases);
+    CHECK(ncases >= 30, "only %zu vector cases", ncases);
 
     for (int impl = 0; impl < nimpl; impl++) {
         irohds_blake3_set_impl((irohds_blake3_impl)impl);
@@ -145,12 +130,12 @@ static void test_vectors(const char *dir, int nimpl)
                     init_mode(&h, (enum mode)m, key, ctx);
                     feed(&h, in, len, split);
                     irohds_blake3_hasher_finalize(&h, got, (size_t)elen);
-                    check(memcmp(got, exp, (size_t)elen) == 0,
+                    CHECK(memcmp(got, exp, (size_t)elen) == 0,
                           "vector %s len %zu %s split=%d (%d bytes)", iname, len, mode_name[m],
                           split, elen);
                     /* The default 32-byte output is a prefix of the XOF. */
                     irohds_blake3_hasher_finalize(&h, got, 32);
-                    check(memcmp(got, exp, 32) == 0, "vector %s len %zu %s 32-byte", iname,
+                    CHECK(memcmp(got, exp, 32) == 0, "vector %s len %zu %s 32-byte", iname,
                           len, mode_name[m]);
                 }
             }
@@ -160,7 +145,7 @@ static void test_vectors(const char *dir, int nimpl)
                 json_object_object_get_ex(jc, "hash", &jexp);
                 unhex(json_object_get_string(jexp), exp, sizeof exp);
                 irohds_blake3(in, len, got);
-                check(memcmp(got, exp, 32) == 0, "one-shot %s len %zu", iname, len);
+                CHECK(memcmp(got, exp, 32) == 0, "one-shot %s len %zu", iname, len);
             }
             free(in);
         }
@@ -233,7 +218,7 @@ static void test_b3sum(int nimpl)
 
     char path[] = "/tmp/irohds_b3test_XXXXXX";
     int fd = mkstemp(path);
-    check(fd >= 0, "mkstemp");
+    CHECK(fd >= 0, "mkstemp");
     if (fd < 0) {
         free(buf);
         return;
@@ -242,7 +227,7 @@ static void test_b3sum(int nimpl)
     for (size_t s = 0; s < nsizes; s++) {
         size_t len = sizes[s];
         FILE *f = fopen(path, "wb");
-        check(f && fwrite(buf, 1, len, f) == len, "writing %zu bytes", len);
+        CHECK(f && fwrite(buf, 1, len, f) == len, "writing %zu bytes", len);
         if (f)
             fclose(f);
         uint8_t exp[3][32], exp_long[300];
@@ -252,7 +237,7 @@ static void test_b3sum(int nimpl)
         snprintf(args, sizeof args, "--derive-key '%s'", ctx);
         rc |= b3sum(args, path, NULL, exp[M_DERIVE], 32);
         rc |= b3sum("--length 300", path, NULL, exp_long, 300);
-        check(rc == 0, "b3sum failed on %zu bytes", len);
+        CHECK(rc == 0, "b3sum failed on %zu bytes", len);
         if (rc)
             continue;
         for (int impl = 0; impl < nimpl; impl++) {
@@ -268,7 +253,7 @@ static void test_b3sum(int nimpl)
                     char gh[65], eh[65];
                     tohex(got, 32, gh);
                     tohex(exp[m], 32, eh);
-                    check(memcmp(got, exp[m], 32) == 0, "b3sum %s %s len %zu split=%d: %s != %s",
+                    CHECK(memcmp(got, exp[m], 32) == 0, "b3sum %s %s len %zu split=%d: %s != %s",
                           iname, mode_name[m], len, split, gh, eh);
                 }
             }
@@ -277,7 +262,7 @@ static void test_b3sum(int nimpl)
             feed(&h, buf, len, 1);
             uint8_t got[300];
             irohds_blake3_hasher_finalize(&h, got, 300);
-            check(memcmp(got, exp_long, 300) == 0, "b3sum --length 300 %s len %zu", iname, len);
+            CHECK(memcmp(got, exp_long, 300) == 0, "b3sum --length 300 %s len %zu", iname, len);
         }
     }
     unlink(path);
@@ -304,7 +289,7 @@ static void test_xof_seek(void)
                 continue;
             uint8_t got[80];
             irohds_blake3_hasher_finalize_seek(&h, seeks[i], got, lens[j]);
-            check(memcmp(got, full + seeks[i], lens[j]) == 0, "seek %" PRIu64 " len %zu",
+            CHECK(memcmp(got, full + seeks[i], lens[j]) == 0, "seek %" PRIu64 " len %zu",
                   seeks[i], lens[j]);
         }
     /* finalize does not change the state: more input still works. */
@@ -316,11 +301,11 @@ static void test_xof_seek(void)
     irohds_blake3_hasher_update(&g, in, sizeof in);
     irohds_blake3_hasher_update(&g, in, 10);
     irohds_blake3_hasher_finalize(&g, b, 32);
-    check(memcmp(a, b, 32) == 0, "update after finalize");
+    CHECK(memcmp(a, b, 32) == 0, "update after finalize");
     irohds_blake3_hasher_reset(&g);
     irohds_blake3_hasher_finalize(&g, a, 32);
     irohds_blake3(NULL, 0, b);
-    check(memcmp(a, b, 32) == 0, "reset gives the empty hash");
+    CHECK(memcmp(a, b, 32) == 0, "reset gives the empty hash");
 }
 
 static void test_subtrees(int nimpl)
@@ -338,7 +323,7 @@ static void test_subtrees(int nimpl)
             uint8_t exp[32], got[32];
             irohds_blake3(in, n, exp);
             irohds_blake3_subtree_cv(in, n, 0, true, got);
-            check(memcmp(got, exp, 32) == 0, "subtree_cv root len %zu impl %d", n, impl);
+            CHECK(memcmp(got, exp, 32) == 0, "subtree_cv root len %zu impl %d", n, impl);
             if (n <= 1024)
                 continue;
             /* Rebuild the root from the BLAKE3 split: left = largest
@@ -350,9 +335,9 @@ static void test_subtrees(int nimpl)
             irohds_blake3_subtree_cv(in, left, 0, false, l);
             irohds_blake3_subtree_cv(in + left, n - left, left / 1024, false, r);
             irohds_blake3_parent_cv(l, r, true, got);
-            check(memcmp(got, exp, 32) == 0, "parent of subtrees len %zu impl %d", n, impl);
+            CHECK(memcmp(got, exp, 32) == 0, "parent of subtrees len %zu impl %d", n, impl);
             irohds_blake3_parent_cv(l, r, false, got);
-            check(memcmp(got, exp, 32) != 0, "non-root parent differs len %zu", n);
+            CHECK(memcmp(got, exp, 32) != 0, "non-root parent differs len %zu", n);
         }
     }
     free(in);
@@ -369,7 +354,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nimpl; i++)
         printf("%s ", irohds_blake3_impl_name((irohds_blake3_impl)i));
     printf("\n");
-    check(irohds_blake3_set_impl((irohds_blake3_impl)99) == -ENOTSUP, "set_impl(99)");
+    CHECK(irohds_blake3_set_impl((irohds_blake3_impl)99) == -ENOTSUP, "set_impl(99)");
 
     test_vectors(argv[1], nimpl);
     test_xof_seek();
@@ -377,6 +362,5 @@ int main(int argc, char **argv)
     test_b3sum(nimpl);
 
     irohds_blake3_set_impl(irohds_blake3_best_impl());
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -12,21 +12,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #include "ipc/ipc.h"
 
-static int passed, failed;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 /* GET, id 7, key = 00 01 .. 1f, func "m.f", flags 1. */
 static const uint8_t get_frame[] = {
@@ -318,6 +308,5 @@ int main(int argc, char **argv)
     test_roundtrip();
     test_malformed();
     test_client_socketpair();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -7,21 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
+
 #include "daemon/leases.h"
 
-static int passed, failed;
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
 
 static irohds_lease_event evs[64];
 static int nev;
@@ -220,6 +210,5 @@ int main(int argc, char **argv)
     test_release_and_close();
     test_putting();
     test_collisions();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -22,22 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check.h"
+
 #include "hash/bao.h"
 #include "store/store.h"
 
-static int passed, failed;
 
-#define CHECK(cond, ...)                                                                   \
-    do {                                                                                   \
-        if (cond) {                                                                        \
-            passed++;                                                                      \
-        } else {                                                                           \
-            failed++;                                                                      \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                    \
-            printf(__VA_ARGS__);                                                           \
-            printf("\n");                                                                  \
-        }                                                                                  \
-    } while (0)
 
 static char root[64], store_dir[128], staging[128], files_dir[128];
 
@@ -1145,6 +1135,5 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
         printf("warning: could not remove %s\n", root);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return check_summary();
 }
