@@ -16,8 +16,9 @@ docs/api.md is the reference.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms)
+if TYPE_CHECKING:
+    from typing import Any, Dict
 
 from irohds import _daemon
 from irohds._fileref import FileRef, resolve
@@ -47,6 +48,8 @@ def join(ns: str) -> None:
 
 def info() -> Dict[str, Any]:
     """The daemon's view (node id, data dir, store size, entries...) as a dict."""
+    import json
+
     result = json.loads(_daemon.require_client().info())
     if not isinstance(result, dict):
         raise ValueError("the daemon's INFO reply is not a JSON object")

@@ -19,41 +19,56 @@ once per reason through logging.getLogger("irohds"), and the caller computes.
 """
 from __future__ import annotations
 
-import logging
 import os
-import shutil
-import subprocess
-import sysconfig
-import tempfile
 import threading
 import time
-from typing import Any, Dict, Optional, Set, Tuple
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms)
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional, Set, Tuple
 
 from irohds import _native
 
-logger = logging.getLogger("irohds")
+WARNING = 30  # logging.WARNING; logging itself is imported when a message is logged
 
 START_TIMEOUT = 15.0  # seconds to wait for a started daemon's socket
 RETRY_AFTER = 30.0    # seconds before trying a failed daemon/store again
 REQUEST_TIMEOUT = 10.0
+TOUCH_EVERY = 60.0    # seconds: a key's last-used time is recorded at most this often per process
+TOUCHED_MAX = 65536   # keys remembered for that before the memory is cleared
 WAIT_TIMEOUT = 7 * 86400.0  # a GET waits this long for another process's compute
 
 _logged: Set[str] = set()
 _logged_lock = threading.Lock()
 
 
-def log_once(reason: str, message: str, *args: Any, level: int = logging.WARNING) -> None:
+def get_logger() -> Any:
+    """logging.getLogger("irohds") (logging is imported on first use)."""
+    import logging
+
+    return logging.getLogger("irohds")
+
+
+def __getattr__(name: str) -> Any:  # _daemon.logger, imported lazily
+    if name == "logger":
+        return get_logger()
+    raise AttributeError(name)
+
+
+def log_once(reason: str, message: str, *args: Any, level: int = WARNING) -> None:
     """Log message once per process for reason (a short stable tag)."""
     with _logged_lock:
         if reason in _logged:
             return
         _logged.add(reason)
-    logger.log(level, message, *args)
+    get_logger().log(level, message, *args)
 
 
 def find_daemon() -> Optional[str]:
     """The irohds-daemon executable: $IROHDS_DAEMON, this interpreter's
     scripts dir, then PATH."""
+    import shutil
+    import sysconfig
+
     explicit = os.environ.get("IROHDS_DAEMON")
     if explicit:
         return explicit
@@ -70,6 +85,9 @@ class Runtime:
 
     def __init__(self) -> None:
         self.paths: Dict[str, str] = _native.paths()
+        self.files_prefix = os.path.join(self.paths["files_dir"], "")  # + key.hex()
+        self.identity_dir = os.path.join(self.paths["data_dir"], "identity")
+        self._touched: Dict[bytes, float] = {}
         try:
             self.config: Dict[str, Any] = _native.config()
         except (ValueError, OSError) as exc:
@@ -100,6 +118,21 @@ class Runtime:
                              "reading through the daemon only", exc)
                     self._store_retry_at = now + RETRY_AFTER
         return self._store
+
+    def touch(self, store: Any, key: bytes) -> None:
+        """Record a use of key in the store, at most once per TOUCH_EVERY
+        seconds per process (each touch appends to touch.log)."""
+        now = time.monotonic()
+        last = self._touched.get(key)
+        if last is not None and now - last < TOUCH_EVERY:
+            return
+        if len(self._touched) >= TOUCHED_MAX:
+            self._touched.clear()
+        self._touched[key] = now
+        try:
+            store.touch(key)
+        except Exception:  # noqa: BLE001 - a lost last-used time is harmless
+            pass
 
     def drop_store(self) -> None:
         """Forget the store handle (after an error); reopened on next use."""
@@ -166,6 +199,9 @@ class Runtime:
             log_once("daemon-missing", "irohds: no irohds-daemon found (set IROHDS_DAEMON or "
                      "put it on PATH); computing without the cache")
             return False
+        import subprocess
+        import tempfile
+
         # stderr goes to a file, not a pipe: a detached daemon that kept the
         # pipe open would make us wait for its exit.
         with tempfile.TemporaryFile() as err:
@@ -208,13 +244,22 @@ _runtime_tag: Optional[Tuple[Any, ...]] = None
 _runtime_lock = threading.Lock()
 
 _ENV_KEYS = ("IROHDS_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "HOME")
+_ENV_DATA = getattr(os.environ, "_data", None)  # POSIX: the bytes dict os.environ keeps
+if os.environ.__class__.__name__ != "_Environ" or not isinstance(_ENV_DATA, dict):
+    _ENV_DATA = None
 
 
 def runtime() -> Runtime:
     """The Runtime of this process and its current data dir settings."""
     global _runtime, _runtime_tag
-    env = os.environ
-    tag = (os.getpid(),) + tuple(env.get(k) for k in _ENV_KEYS)
+    data = _ENV_DATA
+    if data is not None:  # the same values as os.environ.get, without encode/decode
+        get = data.get
+        tag: Tuple[Any, ...] = (os.getpid(), get(b"IROHDS_HOME"), get(b"XDG_DATA_HOME"),
+                                get(b"XDG_RUNTIME_DIR"), get(b"HOME"))
+    else:
+        env = os.environ
+        tag = (os.getpid(),) + tuple(env.get(k) for k in _ENV_KEYS)
     rt = _runtime
     if rt is not None and tag == _runtime_tag:
         return rt

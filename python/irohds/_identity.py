@@ -29,23 +29,26 @@ recursively through nested code objects.  That form is still free of paths
 and line numbers but does change with a docstring edit.
 
 The identity is computed lazily (on the first call, once every module-level
-helper exists) and cached by the caller per function object.
+helper exists) and cached by the caller per function object, and across
+processes by cached_identity(): a fingerprint of the code objects, values
+and source files involved, taken without reading source, maps to the
+identity bytes in <data dir>/identity/ (see "persistent identity cache"
+below and docs/api.md).  ast, inspect and tokenize are imported only when
+source is parsed.
 """
 from __future__ import annotations
 
-import ast
-import inspect
+import marshal
 import os
-import pickle
 import sys
-import sysconfig
-import textwrap
 import threading
 import types
-import warnings
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-Encoder = Callable[[Any], bytes]
+if TYPE_CHECKING:
+    Encoder = Callable[[Any], bytes]
 
 IDENTITY_SCHEMA = "irohds-identity-1"
 
@@ -90,10 +93,14 @@ def pickle_fallback(obj: Any) -> bytes:
         first = tname not in _warned_types
         _warned_types.add(tname)
     if first:
+        import warnings
+
         warnings.warn(
             f"irohds: {tname} has no canonical encoding; keying it by its pickle, "
             "which may differ for equal values (register a stable form or pass "
             "something simpler)", KeyWarning, stacklevel=4)
+    import pickle
+
     return tname.encode() + b"\0" + pickle.dumps(obj, protocol=4)
 
 
@@ -107,6 +114,8 @@ def default_encoder(obj: Any) -> bytes:
 # --------------------------------------------------------------- user code
 
 def _excluded_roots() -> Tuple[str, ...]:
+    import sysconfig
+
     roots = set()
     for name in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(name)
@@ -118,7 +127,7 @@ def _excluded_roots() -> Tuple[str, ...]:
     return tuple(sorted(roots))
 
 
-_EXCLUDED = _excluded_roots()
+_EXCLUDED: Optional[Tuple[str, ...]] = None  # computed on first use (sysconfig is slow)
 _user_module_cache: Dict[str, bool] = {}
 
 
@@ -150,6 +159,9 @@ def _judge_module(module_name: str) -> bool:
     parts = real.split(os.sep)
     if "site-packages" in parts or "dist-packages" in parts:
         return False
+    global _EXCLUDED
+    if _EXCLUDED is None:
+        _EXCLUDED = _excluded_roots()
     return not any(real == root or real.startswith(root + os.sep) for root in _EXCLUDED)
 
 
@@ -177,31 +189,47 @@ def _is_plain_constant(value: Any, depth: int = 0) -> bool:
 
 # ------------------------------------------------------------ normalized AST
 
-class _StripDocstrings(ast.NodeTransformer):
-    """Drop the docstring of every function, class and module body."""
-
-    def _strip(self, node: Any) -> Any:
-        self.generic_visit(node)
-        body = node.body
-        if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            node.body = body[1:] or [ast.Pass()]
-        return node
-
-    visit_FunctionDef = _strip
-    visit_AsyncFunctionDef = _strip
-    visit_ClassDef = _strip
+_strip_docstrings: Any = None
+_AST_PARSES = 0  # how many sources this process parsed (tests: the identity cache works)
 
 
-_DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+def _docstring_stripper() -> Any:
+    """A NodeTransformer dropping the docstring of every function, class and
+    module body (built on first use: importing ast costs ~2 ms)."""
+    global _strip_docstrings
+    if _strip_docstrings is None:
+        import ast
+
+        class _StripDocstrings(ast.NodeTransformer):
+            def _strip(self, node: Any) -> Any:
+                self.generic_visit(node)
+                body = node.body
+                if (body and isinstance(body[0], ast.Expr)
+                        and isinstance(body[0].value, ast.Constant)
+                        and isinstance(body[0].value.value, str)):
+                    node.body = body[1:] or [ast.Pass()]
+                return node
+
+            visit_FunctionDef = _strip
+            visit_AsyncFunctionDef = _strip
+            visit_ClassDef = _strip
+
+        _strip_docstrings = _StripDocstrings
+    return _strip_docstrings()
 
 
-def _parse_definition(obj: Any) -> Optional[ast.AST]:
+def _parse_definition(obj: Any) -> Any:
     """The normalized AST node of a function or class, or None when its source
     cannot be trusted (lambda, no source, source that is not its definition)."""
     name = getattr(obj, "__name__", "")
     if name == "<lambda>":
         return None
+    import ast
+    import inspect
+    import textwrap
+
+    global _AST_PARSES
+    _AST_PARSES += 1
     try:
         source = inspect.getsource(obj)
     except (OSError, TypeError, IndentationError, SyntaxError):
@@ -210,28 +238,33 @@ def _parse_definition(obj: Any) -> Optional[ast.AST]:
         tree = ast.parse(textwrap.dedent(source))
     except SyntaxError:
         return None
-    if len(tree.body) != 1 or not isinstance(tree.body[0], _DEF_NODES):
+    if len(tree.body) != 1 or not isinstance(tree.body[0], (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                             ast.ClassDef)):
         return None
     node = tree.body[0]
     if node.name != name:
         return None
     node.decorator_list = []
-    return _StripDocstrings().visit(node)
+    return _docstring_stripper().visit(node)
 
 
-def _dump(node: ast.AST) -> str:
+def _dump(node: Any) -> str:
+    import ast
+
     return ast.dump(node, annotate_fields=True, include_attributes=False)
 
 
-def _referenced_chains(node: ast.AST) -> List[Tuple[str, ...]]:
+def _referenced_chains(node: Any) -> List[Tuple[str, ...]]:
     """Every loaded name and dotted attribute chain (a.b.c -> ('a','b','c'))."""
+    import ast
+
     chains: List[Tuple[str, ...]] = []
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
             chains.append((sub.id,))
         elif isinstance(sub, ast.Attribute):
             parts: List[str] = [sub.attr]
-            base: ast.AST = sub.value
+            base: Any = sub.value
             while isinstance(base, ast.Attribute):
                 parts.append(base.attr)
                 base = base.value
@@ -400,3 +433,242 @@ def function_identity(func: Callable[..., Any], ns: str, version: Any,
     manifest = identity_manifest(func, ns, version, encode)
     manifest.pop("notes")
     return encode(tuple(sorted(manifest.items())))
+
+
+# ------------------------------------------------------ persistent identity cache
+#
+# Computing the identity parses source (inspect.getsource + ast: 1-2 ms per
+# process).  A process whose code did not change reuses the identity a
+# previous process computed: the *fingerprint* below covers everything the
+# identity can depend on, without reading source, and maps to the identity
+# bytes in <data dir>/identity/<hex fingerprint>.
+#
+# The fingerprint is BLAKE3 of the canonical encoding of:
+#   * FINGERPRINT_SCHEMA (bumped with IDENTITY_SCHEMA or the walk below),
+#     the Python minor version, ns, version;
+#   * for the function and every user-code function reached from it:
+#     its name, marshal.dumps of its code object (bytecode, constants,
+#     names, docstring, line and column tables: any edit that can change its
+#     AST changes this), its defaults, keyword defaults and closure values
+#     (encoded as the identity encodes them) and its annotations;
+#   * the (mtime, size, inode) of the source file of each of those, and of
+#     each module a reached class lives in (a class's body is not kept at
+#     run time, so its file stands in for it);
+#   * names read by that code (co_names, nested code included) resolved
+#     against its globals, and against modules so found, up to three
+#     attributes deep (a superset of the AST's chains): user functions and
+#     classes are walked; plain constants are included by value;
+#   * for a class: its bases, its attributes (functions walked, plain
+#     constants by value), and, of its module's globals, the plain
+#     constants by value and the files of the user modules they come from.
+#
+# A fingerprint is a local cache key only (co_filename makes it path
+# dependent; the identity it maps to is not).  A false miss recomputes the
+# same identity; the walk is a superset of what the identity reads so that a
+# change that alters the identity alters the fingerprint.
+
+FINGERPRINT_SCHEMA = "irohds-idcache-1/" + IDENTITY_SCHEMA
+_CACHE_MAGIC = b"IRID1\n"
+_IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+class _Fingerprinter:
+    def __init__(self, encode: Encoder) -> None:
+        self.encode = encode
+        self.parts: List[Any] = []
+        self.visited: Set[int] = set()
+        self.files: Dict[str, Any] = {}
+
+    def file(self, path: Optional[str]) -> None:
+        if not path or path in self.files:
+            return
+        try:
+            st = os.stat(path)
+            self.files[path] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except (OSError, ValueError):
+            self.files[path] = None
+
+    def value(self, value: Any) -> bytes:
+        """Mirror of _Walker.encode_value: user functions/classes are walked."""
+        if isinstance(value, types.ModuleType):
+            return self.encode(("module", value.__name__))
+        if callable(value) and not isinstance(value, type):
+            value = _unwrap(value)
+        if isinstance(value, (types.FunctionType, type)):
+            self.consider(value)
+            return self.encode(("ref", function_name(value)))
+        return self.encode(value)
+
+    def consider(self, obj: Any, label: str = "") -> None:
+        if callable(obj) and not isinstance(obj, type):
+            obj = _unwrap(obj)
+        if isinstance(obj, types.FunctionType):
+            if id(obj) not in self.visited and is_user_module(obj.__module__):
+                self.function(obj)
+        elif isinstance(obj, type):
+            if id(obj) not in self.visited and is_user_module(obj.__module__):
+                self.klass(obj)
+        elif label and _is_plain_constant(obj):
+            self.parts.append(("const", label, self.encode(obj)))
+
+    def function(self, func: Any) -> None:
+        self.visited.add(id(func))
+        code = func.__code__
+        self.file(code.co_filename)
+        closure = []
+        for name, cell in zip(code.co_freevars, func.__closure__ or ()):
+            try:
+                closure.append((name, self.value(cell.cell_contents)))
+            except ValueError:
+                closure.append((name, b"<empty>"))
+        self.parts.append(("function", function_name(func), marshal.dumps(code),
+                           tuple(self.value(v) for v in (func.__defaults__ or ())),
+                           tuple(sorted((k, self.value(v))
+                                        for k, v in (func.__kwdefaults__ or {}).items())),
+                           tuple(closure)))
+        names: Set[str] = set()
+        _collect_names(code, names)
+        namespace = func.__globals__
+        self.annotations(namespace, getattr(func, "__annotations__", None), names)
+        self.names(namespace, names)
+
+    def annotations(self, namespace: Dict[str, Any], annotations: Any,
+                    names: Set[str]) -> None:
+        """Annotations are in the AST (string ones too, as parsed there)."""
+        if not annotations:
+            return
+        for value in annotations.values():
+            if isinstance(value, str):
+                cleaned = "".join(c if c in _IDENT_CHARS else " " for c in value)
+                for token in cleaned.split():
+                    names.update(p for p in token.split(".") if p)
+            else:
+                self.consider(value, "")
+
+    def names(self, namespace: Dict[str, Any], names: Set[str]) -> None:
+        ordered = sorted(names)
+        for name in ordered:
+            if name in namespace:
+                self.resolved(name, namespace[name], ordered, 1)
+
+    def resolved(self, label: str, obj: Any, names: List[str], depth: int) -> None:
+        if isinstance(obj, types.ModuleType):
+            if depth >= 4:
+                return
+            attrs = vars(obj)
+            for name in names:
+                if name in attrs:
+                    self.resolved(label + "." + name, attrs[name], names, depth + 1)
+            return
+        self.consider(obj, label)
+
+    def klass(self, cls: type) -> None:
+        self.visited.add(id(cls))
+        module = sys.modules.get(cls.__module__)
+        self.file(getattr(module, "__file__", None))
+        attrs = []
+        for attr, value in sorted(vars(cls).items()):
+            if isinstance(value, (staticmethod, classmethod)):
+                value = value.__func__
+            if isinstance(value, property):
+                for accessor in (value.fget, value.fset, value.fdel):
+                    if accessor is not None:
+                        self.consider(accessor)
+                continue
+            if isinstance(value, (types.FunctionType, type)):
+                self.consider(value)
+            elif _is_plain_constant(value):
+                attrs.append((attr, self.encode(value)))
+        bases = []
+        for base in cls.__bases__:
+            bases.append(function_name(base))
+            self.consider(base)
+        self.parts.append(("class", function_name(cls), tuple(bases), tuple(attrs)))
+        if module is None:
+            return
+        for name, value in sorted(vars(module).items()):
+            if isinstance(value, types.ModuleType):
+                if is_user_module(value.__name__):
+                    self.file(getattr(value, "__file__", None))
+            elif isinstance(value, (types.FunctionType, type)):
+                origin = getattr(value, "__module__", None)
+                if origin != cls.__module__ and is_user_module(origin):
+                    self.file(getattr(sys.modules.get(origin), "__file__", None))
+            elif _is_plain_constant(value):
+                self.parts.append(("modconst", name, self.encode(value)))
+
+
+def _collect_names(code: types.CodeType, names: Set[str]) -> None:
+    names.update(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _collect_names(const, names)
+
+
+def identity_fingerprint(func: Callable[..., Any], ns: str, version: Any,
+                         encode: Optional[Encoder] = None) -> Optional[bytes]:
+    """The 32-byte local cache key of func's identity, or None when it cannot
+    be computed (then the identity is computed from source, uncached)."""
+    from irohds import _native
+
+    encode = encode or default_encoder
+    fp = _Fingerprinter(encode)
+    try:
+        func = _unwrap(func)
+        fp.function(func)
+        material = (FINGERPRINT_SCHEMA, sys.version_info[:2], ns, encode(version),
+                    function_name(func), tuple(fp.parts), tuple(sorted(fp.files.items())))
+        return _native.blake3(encode(material))
+    except Exception:  # noqa: BLE001 - the uncached path reports real trouble
+        return None
+
+
+def cache_read(cache_dir: str, fingerprint: bytes) -> Optional[bytes]:
+    """The identity stored for fingerprint, or None (absent, short, corrupt)."""
+    from irohds import _native
+
+    try:
+        with open(os.path.join(cache_dir, fingerprint.hex()), "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return None
+    head = len(_CACHE_MAGIC)
+    if len(data) < head + 32 or not data.startswith(_CACHE_MAGIC):
+        return None
+    identity = data[head + 32:]
+    if _native.blake3(identity) != data[head:head + 32]:
+        return None
+    return identity
+
+
+def cache_write(cache_dir: str, fingerprint: bytes, identity: bytes) -> None:
+    """Store identity under fingerprint (tmp file + rename: readers see the
+    whole file or none).  Failures are ignored: the cache is an optimization."""
+    from irohds import _native
+
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        final = os.path.join(cache_dir, fingerprint.hex())
+        tmp = f"{final}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        with open(tmp, "wb") as fh:
+            fh.write(_CACHE_MAGIC + _native.blake3(identity) + identity)
+        os.replace(tmp, final)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except (OSError, UnboundLocalError):
+            pass
+
+
+def cached_identity(func: Callable[..., Any], ns: str, version: Any,
+                    cache_dir: Optional[str]) -> bytes:
+    """function_identity, through the persistent cache in cache_dir (None: no cache)."""
+    fingerprint = identity_fingerprint(func, ns, version) if cache_dir else None
+    if fingerprint is not None:
+        identity = cache_read(cache_dir, fingerprint)  # type: ignore[arg-type]
+        if identity is not None:
+            return identity
+    identity = function_identity(func, ns, version)
+    if fingerprint is not None:
+        cache_write(cache_dir, fingerprint, identity)  # type: ignore[arg-type]
+    return identity

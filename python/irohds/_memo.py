@@ -26,24 +26,24 @@ IPC runs in a worker thread so the event loop keeps running.
 """
 from __future__ import annotations
 
-import asyncio
 import functools
-import inspect
-import logging
 import os
 import threading
 import time
 import warnings
 import weakref
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar, Union, overload
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms)
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple, TypeVar, Union, overload
 
 from irohds import _daemon, _native, _result
-from irohds._daemon import log_once, logger
+from irohds._daemon import log_once
 from irohds._fileref import CallStaging, in_call
-from irohds._identity import function_identity, function_name, pickle_fallback
+from irohds._identity import cached_identity, function_name, pickle_fallback
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_NS = "default"
 TIER0B_MAXSIZE = 4096
@@ -55,8 +55,13 @@ class CheapCallWarning(UserWarning):
     """A memoized call took less than cheap_warning_seconds (config.toml)."""
 
 
+_ENV_DATA = getattr(os.environ, "_data", None)  # POSIX: bytes -> bytes, read without decoding
+
+
 def disabled() -> bool:
     """IROHDS_DISABLE=1 (any value but "" and "0") turns every cache off."""
+    if _ENV_DATA is not None and os.environ.__class__.__name__ == "_Environ":
+        return _ENV_DATA.get(b"IROHDS_DISABLE", b"") not in (b"", b"0")
     return os.environ.get("IROHDS_DISABLE", "") not in ("", "0")
 
 
@@ -93,11 +98,17 @@ class _State:
     # ------------------------------------------------------------------ key
     def identity(self) -> bytes:
         """Computed on the first call (helpers defined after the decorated
-        function exist by then), then cached."""
+        function exist by then), then cached; across processes through the
+        identity cache in <data dir>/identity/ (see _identity)."""
         if self._identity is None:
             with self._lock:
                 if self._identity is None:
-                    self._identity = function_identity(self.func, self.ns, self.version)
+                    try:
+                        cache_dir: Optional[str] = _daemon.runtime().identity_dir
+                    except Exception:  # noqa: BLE001 - no data dir: compute uncached
+                        cache_dir = None
+                    self._identity = cached_identity(self.func, self.ns, self.version,
+                                                     cache_dir)
         return self._identity
 
     def key(self, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]]) -> bytes:
@@ -132,17 +143,20 @@ class _State:
         """(True, value) from the local store, or (False, None).  A corrupt
         blob is reported to the daemon; any failure is a miss."""
         rt = _daemon.runtime()
-        store = rt.store()
+        store = rt._store
         if store is None:
-            return False, None
+            store = rt.store()
+            if store is None:
+                return False, None
         try:
             if record is None:
                 record = store.lookup(key)
                 if record is None:
                     return False, None
-            blob = record.get("blob", record.get("hash"))
-            value = _result.load(store, blob, record["size"],
-                                 _result.files_dir_for(rt.paths["files_dir"], key))
+            blob = record.get("blob")
+            if blob is None:
+                blob = record.get("hash")
+            value = _result.load(store, blob, record["size"], rt.files_prefix + key.hex())
         except FileNotFoundError:
             return False, None  # evicted between lookup and open
         except ValueError as exc:
@@ -158,10 +172,7 @@ class _State:
             log_once(f"load-{self.name}", "irohds: cannot load a stored result of %s "
                      "(%s: %s); recomputing", self.name, type(exc).__name__, exc)
             return False, None
-        try:
-            store.touch(key)
-        except Exception:  # noqa: BLE001 - a lost last-used time is harmless
-            pass
+        rt.touch(store, key)
         return True, value
 
     def report_corrupt(self, blob: bytes) -> None:
@@ -272,7 +283,7 @@ class _State:
         message = (f"irohds: {self.name} took {seconds:.3g} s, less than "
                    f"cheap_warning_seconds={limit:g}: too cheap to be worth sharing over a "
                    "network (functools.cache serves such functions well)")
-        logger.warning(message)
+        _daemon.get_logger().warning(message)
         warnings.warn(message, CheapCallWarning, stacklevel=4)
 
     # ------------------------------------------------------------ sync path
@@ -377,6 +388,8 @@ class _State:
 
 async def _to_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """asyncio.to_thread (3.9+), kept for one place to change."""
+    import asyncio
+
     return await asyncio.to_thread(fn, *args)
 
 
@@ -457,8 +470,29 @@ def _wrap_async(state: _State) -> Any:
     return wrapper
 
 
+_CO_GENERATOR = 0x20
+_CO_COROUTINE = 0x80
+_CO_ASYNC_GENERATOR = 0x200
+
+
+def _code_flags(func: Any) -> int:
+    """co_flags of a function (through bound methods and functools.partial, as
+    inspect.isgeneratorfunction looks), 0 if it has no code: the inspect
+    module is not imported for this."""
+    while True:
+        if hasattr(func, "__func__") and not hasattr(func, "__code__"):
+            func = func.__func__
+        elif isinstance(func, functools.partial):
+            func = func.func
+        else:
+            break
+    code = getattr(func, "__code__", None)
+    flags = getattr(code, "co_flags", 0)
+    return flags if isinstance(flags, int) else 0
+
+
 def _check_options(func: Callable[..., Any], ns: Optional[str], ignore: Sequence[str]) -> str:
-    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+    if _code_flags(func) & (_CO_GENERATOR | _CO_ASYNC_GENERATOR):
         raise TypeError(f"irohds.memo cannot memoize the generator function "
                         f"{function_name(func)}: return a list (or write a file and return "
                         "an irohds.FileRef) instead")
@@ -472,6 +506,10 @@ def _check_options(func: Callable[..., Any], ns: Optional[str], ignore: Sequence
         raise ValueError(f"the function name {function_name(func)!r} is over {FUNC_MAX} bytes")
     if isinstance(ignore, str):
         raise TypeError("ignore is a sequence of parameter names, e.g. ignore=['self']")
+    if not ignore:
+        return ns
+    import inspect
+
     params = inspect.signature(func).parameters
     unknown = [name for name in ignore if name not in params]
     if unknown:
@@ -480,11 +518,12 @@ def _check_options(func: Callable[..., Any], ns: Optional[str], ignore: Sequence
     return ns
 
 
-@overload
-def memo(func: F) -> F: ...
-@overload
-def memo(func: None = None, *, ns: Optional[str] = None, version: Any = None,
-         ignore: Sequence[str] = (), tier0: bool = True) -> Callable[[F], F]: ...
+if TYPE_CHECKING:
+    @overload
+    def memo(func: F) -> F: ...
+    @overload
+    def memo(func: None = None, *, ns: Optional[str] = None, version: Any = None,
+             ignore: Sequence[str] = (), tier0: bool = True) -> Callable[[F], F]: ...
 
 
 def memo(func: Optional[Callable[..., Any]] = None, *, ns: Optional[str] = None,
@@ -501,7 +540,7 @@ def memo(func: Optional[Callable[..., Any]] = None, *, ns: Optional[str] = None,
     def decorate(f: Callable[..., Any]) -> Any:
         checked_ns = _check_options(f, ns, ignore)
         state = _State(f, checked_ns, version, ignore, tier0)
-        if inspect.iscoroutinefunction(f):
+        if _code_flags(f) & _CO_COROUTINE:
             return _wrap_async(state)
         return _wrap_sync(state)
 

@@ -198,3 +198,102 @@ def test_identity_is_stable_across_processes(tmp_path: Path) -> None:
                                         filter(None, [str(d), os.environ.get("PYTHONPATH")]))),
                            check=True).stdout for seed in (1, 2, 3)}
     assert len(outs) == 1
+
+
+# ------------------------------------------------------ persistent identity cache
+
+def _load_at(path: Path, modname: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(modname, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+HELPED = '''
+import uhelp
+
+LIMIT = 4
+
+
+def f(x):
+    return uhelp.scale(x) + LIMIT
+'''
+
+
+def test_identity_cache_skips_source_when_code_is_unchanged(tmp_path: Path) -> None:
+    from irohds import _identity
+
+    cache = str(tmp_path / "identity")
+    src = tmp_path / "src"
+    src.mkdir()
+    sys.path.insert(0, str(src))
+    try:
+        (src / "uhelp.py").write_text("def scale(x):\n    return x * 2\n")
+        (src / "umod.py").write_text(HELPED)
+        first = _load_at(src / "umod.py", "umod")
+        before = _identity._AST_PARSES
+        a = _identity.cached_identity(first.f, "default", None, cache)
+        assert _identity._AST_PARSES > before
+        assert a == function_identity(first.f, "default", None)
+        # a "new process": the modules imported afresh from the same files
+        sys.modules.pop("uhelp", None)
+        again = _load_at(src / "umod.py", "umod")
+        assert again.f is not first.f
+        before = _identity._AST_PARSES
+        assert _identity.cached_identity(again.f, "default", None, cache) == a
+        assert _identity._AST_PARSES == before, "unchanged code must not parse source"
+        # other ns / version: other cache entries
+        assert _identity.cached_identity(again.f, "other", None, cache) != a
+        # a helper edit in another module invalidates the entry
+        (src / "uhelp.py").write_text("def scale(x):\n    return x * 3\n")
+        sys.modules.pop("uhelp", None)
+        edited = _load_at(src / "umod.py", "umod")
+        before = _identity._AST_PARSES
+        b = _identity.cached_identity(edited.f, "default", None, cache)
+        assert _identity._AST_PARSES > before
+        assert b != a and b == function_identity(edited.f, "default", None)
+        # a module constant the function reads is part of the fingerprint by value
+        edited.LIMIT = 5
+        c = _identity.cached_identity(edited.f, "default", None, cache)
+        assert c != b and c == function_identity(edited.f, "default", None)
+    finally:
+        sys.path.remove(str(src))
+        sys.modules.pop("uhelp", None)
+
+
+def test_identity_cache_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
+    from irohds import _identity
+
+    cache = tmp_path / "identity"
+    m = load(tmp_path, BASE)
+    a = _identity.cached_identity(m.f, "default", None, str(cache))
+    (entry,) = list(cache.iterdir())
+    entry.write_bytes(entry.read_bytes()[:-1] + b"X")
+    before = _identity._AST_PARSES
+    assert _identity.cached_identity(m.f, "default", None, str(cache)) == a
+    assert _identity._AST_PARSES > before
+    entry.write_bytes(b"IRID1\n")  # short
+    assert _identity.cached_identity(m.f, "default", None, str(cache)) == a
+
+
+def test_identity_cache_across_processes(home: Path, usercode: Path) -> None:
+    from conftest import run_py, write
+
+    write(usercode / "cmod.py", """
+        import irohds
+
+        @irohds.memo
+        def sq(x):
+            return x * x
+    """)
+    code = """
+        import cmod
+        from irohds import _identity
+        assert cmod.sq(3) == 9
+        print(_identity._AST_PARSES)
+    """
+    assert int(run_py(code, usercode).stdout.split()[-1]) > 0
+    assert int(run_py(code, usercode).stdout.split()[-1]) == 0
+    assert any((home / "identity").iterdir())
