@@ -88,16 +88,23 @@ class Runtime:
         self.files_prefix = os.path.join(self.paths["files_dir"], "")  # + key.hex()
         self.identity_dir = os.path.join(self.paths["data_dir"], "identity")
         self._touched: Dict[bytes, float] = {}
-        try:
-            self.config: Dict[str, Any] = _native.config()
-        except (ValueError, OSError) as exc:
-            log_once("config", "irohds: config.toml unreadable (%s); using defaults", exc)
-            self.config = {}
+        self._config: Optional[Dict[str, Any]] = None
         self._store: Any = None
         self._store_retry_at = 0.0
         self._daemon_retry_at = 0.0
         self._local = threading.local()
         self._lock = threading.Lock()
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        """config.toml, read on first use (a hit never needs it)."""
+        if self._config is None:
+            try:
+                self._config = _native.config()
+            except (ValueError, OSError) as exc:
+                log_once("config", "irohds: config.toml unreadable (%s); using defaults", exc)
+                self._config = {}
+        return self._config
 
     # ---------------------------------------------------------------- store
     def store(self) -> Any:
