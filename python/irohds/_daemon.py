@@ -19,6 +19,7 @@ once per reason through logging.getLogger("irohds"), and the caller computes.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -88,6 +89,9 @@ class Runtime:
         self.files_prefix = os.path.join(self.paths["files_dir"], "")  # + key.hex()
         self.identity_dir = os.path.join(self.paths["data_dir"], "identity")
         self._touched: Dict[bytes, float] = {}
+        self._first_touch = True
+        self._deferred: Optional[Tuple[Any, bytes]] = None
+        self._pid = os.getpid()
         self._config: Optional[Dict[str, Any]] = None
         self._store: Any = None
         self._store_retry_at = 0.0
@@ -136,13 +140,33 @@ class Runtime:
         if len(self._touched) >= TOUCHED_MAX:
             self._touched.clear()
         self._touched[key] = now
+        if self._first_touch:
+            # The first hit of a process returns before its touch is written:
+            # it is written with the next touch, or at exit (atexit).
+            self._first_touch = False
+            self._deferred = (store, key)
+            atexit.register(self.flush_touch)
+            return
+        if self._deferred is not None:
+            self.flush_touch()
         try:
             store.touch(key)
         except Exception:  # noqa: BLE001 - a lost last-used time is harmless
             pass
 
+    def flush_touch(self) -> None:
+        """Write the deferred first touch, if any (next touch, or at exit)."""
+        deferred, self._deferred = self._deferred, None
+        if deferred is None or os.getpid() != self._pid:
+            return
+        try:
+            deferred[0].touch(deferred[1])
+        except Exception:  # noqa: BLE001 - a lost last-used time is harmless
+            pass
+
     def drop_store(self) -> None:
         """Forget the store handle (after an error); reopened on next use."""
+        self.flush_touch()
         with self._lock:
             store, self._store = self._store, None
         if store is not None:
