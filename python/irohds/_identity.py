@@ -469,8 +469,7 @@ def function_identity(func: Callable[..., Any], ns: str, version: Any,
 
 FINGERPRINT_SCHEMA = "irohds-idcache-1/" + IDENTITY_SCHEMA
 _CACHE_MAGIC = b"IRID1\n"
-_CACHE_READ_MAX = 1 << 20  # an entry is magic + BLAKE3(identity) + identity, read in one read()
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_CACHE_READ_MAX = 1 << 20  # an entry is magic + BLAKE3(identity) + identity (C reader: same limit)
 _IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
 
 
@@ -624,29 +623,13 @@ def identity_fingerprint(func: Callable[..., Any], ns: str, version: Any,
 
 
 def cache_read(cache_dir: str, fingerprint: bytes) -> Optional[bytes]:
-    """The identity stored for fingerprint, or None (absent, short, corrupt)."""
-    try:  # os.open/os.read: a third of the cost of open() and a buffered reader
-        fd = os.open(os.path.join(cache_dir, fingerprint.hex()), os.O_RDONLY | _O_CLOEXEC)
-    except OSError:
-        return None
+    """The identity stored for fingerprint, or None (absent, short, over
+    _CACHE_READ_MAX, corrupt).  One C call: open, read, check the magic and
+    BLAKE3 of the identity."""
     try:
-        data = os.read(fd, 65536)
-        while len(data) % 65536 == 0 and data and len(data) < _CACHE_READ_MAX:
-            more = os.read(fd, 65536)
-            if not more:
-                break
-            data += more
-    except OSError:
+        return _native.read_identity_entry(cache_dir, fingerprint, _CACHE_MAGIC)
+    except (OSError, ValueError, TypeError):
         return None
-    finally:
-        os.close(fd)
-    head = len(_CACHE_MAGIC)
-    if len(data) < head + 32 or not data.startswith(_CACHE_MAGIC):
-        return None
-    identity = data[head + 32:]
-    if _native.blake3(identity) != data[head:head + 32]:
-        return None
-    return identity
 
 
 def cache_write(cache_dir: str, fingerprint: bytes, identity: bytes) -> None:

@@ -15,6 +15,11 @@ def blake3_derive_key(context: str, material: Any, *, length: int = 32) -> bytes
 def blake3_impls() -> list[str]:
     """Implementations this CPU can run, best last."""
 
+def read_identity_entry(dir: str, fingerprint: bytes, magic: bytes) -> Optional[bytes]:
+    """The persistent identity cache's reader: <dir>/<hex fingerprint> holds
+    magic + BLAKE3(identity) + identity; returns identity, or None when the
+    file is absent, unreadable, over 1 MiB, short, or fails its hash."""
+
 # ----------------------------------------------------- canonical encoding
 def canonical(obj: Any, fallback: Callable[[Any], bytes]) -> bytes:
     """The canonical encoding of obj (for tests and docs/keys.md): type-tagged,

@@ -10,6 +10,10 @@
 #include "native.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "hash/blake3.h"
@@ -297,6 +301,96 @@ static PyObject *py_config(PyObject *self, PyObject *unused)
     return config_dict(&c);
 }
 
+/* ------------------------------------------------- identity cache entry */
+
+/* read_identity_entry(dir, fingerprint, magic) -> identity bytes or None.
+ * The persistent identity cache's reader (python/irohds/_identity.py): the
+ * file <dir>/<hex fingerprint> holds magic + BLAKE3(identity) + identity.
+ * None when it is absent, unreadable, over 1 MiB, short, or fails its hash. */
+#define IDENTITY_ENTRY_MAX (1 << 20)
+
+static PyObject *py_read_identity_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 3 || !PyBytes_Check(args[1]) || PyBytes_GET_SIZE(args[1]) > 64 ||
+        !PyBytes_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "read_identity_entry(dir: str, fingerprint: bytes, magic: bytes)");
+        return NULL;
+    }
+    PyObject *dir = NULL;
+    if (!PyUnicode_FSConverter(args[0], &dir))
+        return NULL;
+    const uint8_t *fp = (const uint8_t *)PyBytes_AS_STRING(args[1]);
+    Py_ssize_t fplen = PyBytes_GET_SIZE(args[1]);
+    const char *magic = PyBytes_AS_STRING(args[2]);
+    size_t mlen = (size_t)PyBytes_GET_SIZE(args[2]);
+    char path[PATH_MAX];
+    size_t dlen = (size_t)PyBytes_GET_SIZE(dir);
+    if (dlen + 1 + 2 * (size_t)fplen + 1 > sizeof path) {
+        Py_DECREF(dir);
+        Py_RETURN_NONE;
+    }
+    memcpy(path, PyBytes_AS_STRING(dir), dlen);
+    Py_DECREF(dir);
+    path[dlen++] = '/';
+    static const char hexd[] = "0123456789abcdef";
+    for (Py_ssize_t i = 0; i < fplen; i++) {
+        path[dlen++] = hexd[fp[i] >> 4];
+        path[dlen++] = hexd[fp[i] & 15];
+    }
+    path[dlen] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        Py_RETURN_NONE;
+    char small[4096];
+    char *buf = small;
+    size_t cap = sizeof small, n = 0;
+    for (;;) {
+        if (n == cap) {
+            if (cap >= IDENTITY_ENTRY_MAX + 1)
+                break;
+            size_t ncap = cap * 4 > IDENTITY_ENTRY_MAX + 1 ? IDENTITY_ENTRY_MAX + 1 : cap * 4;
+            char *nb = buf == small ? malloc(ncap) : realloc(buf, ncap);
+            if (!nb) {
+                n = 0;
+                break;
+            }
+            if (buf == small)
+                memcpy(nb, small, n);
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r < 0)
+                n = 0;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    PyObject *out = NULL;
+    if (n <= IDENTITY_ENTRY_MAX && n >= mlen + 32 && memcmp(buf, magic, mlen) == 0) {
+        uint8_t h[32];
+        irohds_blake3_hasher hh;
+        irohds_blake3_hasher_init(&hh);
+        irohds_blake3_hasher_update(&hh, buf + mlen + 32, n - mlen - 32);
+        irohds_blake3_hasher_finalize(&hh, h, 32);
+        if (memcmp(h, buf + mlen, 32) == 0)
+            out = PyBytes_FromStringAndSize(buf + mlen + 32, (Py_ssize_t)(n - mlen - 32));
+        else
+            { Py_INCREF(Py_None); out = Py_None; }
+    } else {
+        { Py_INCREF(Py_None); out = Py_None; }
+    }
+    if (buf != small)
+        free(buf);
+    return out;
+}
+
 /* --------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -317,6 +411,8 @@ static PyMethodDef methods[] = {
      "read_result(data) -> (pickle memoryview, [buffer memoryviews])"},
     {"map_result", (PyCFunction)(void (*)(void))irohds_result_map, METH_FASTCALL,
      "map_result(fd, size, blob=None) -> (pickle, [buffers]) on a shared read-only mapping"},
+    {"read_identity_entry", (PyCFunction)(void (*)(void))py_read_identity_entry, METH_FASTCALL,
+     "read_identity_entry(dir, fingerprint, magic) -> identity bytes or None"},
     {"paths", py_paths, METH_NOARGS, "the irohds paths (util.h) as a dict"},
     {"config", py_config, METH_NOARGS, "config.toml as a dict"},
     {NULL, NULL, 0, NULL},
