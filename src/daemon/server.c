@@ -307,38 +307,6 @@ static void maybe_gc(server *s)
         run_gc(s, s->cfg.size_limit, &freed);
 }
 
-/* rm -r of dirfd/name without following symlinks. */
-static int rm_tree_at(int parent, const char *name, int depth)
-{
-    if (unlinkat(parent, name, 0) == 0)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return errno == ENOENT ? 0 : -errno;
-    if (depth > MAX_STAGING_DEPTH)
-        return -ELOOP;
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -errno;
-    }
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d)) != NULL) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-            continue;
-        int r = rm_tree_at(dirfd(d), de->d_name, depth + 1);
-        if (r < 0 && rc == 0)
-            rc = r;
-    }
-    closedir(d);
-    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && rc == 0)
-        rc = -errno;
-    return rc;
-}
-
 int irohds_server_sweep_staging(const char *staging_dir, long max_age_s)
 {
     DIR *d = opendir(staging_dir);
@@ -353,7 +321,7 @@ int irohds_server_sweep_staging(const char *staging_dir, long max_age_s)
             continue;
         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
-        if (st.st_mtime < cutoff && rm_tree_at(dirfd(d), de->d_name, 0) == 0)
+        if (st.st_mtime < cutoff && irohds_rmtree_at(dirfd(d), de->d_name) == 0)
             removed++;
     }
     closedir(d);
@@ -655,7 +623,7 @@ static void put_done(uv_work_t *req, int status)
     if (rc == 0 && j->staging[0]) {
         int dfd = open(s->paths.staging_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
-            rm_tree_at(dfd, j->staging, 0);
+            irohds_rmtree_at(dfd, j->staging);
             close(dfd);
         }
     }

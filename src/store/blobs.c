@@ -259,29 +259,6 @@ int store_write_outboard(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN],
 
 /* ------------------------------------------------------------- delete */
 
-int store_rmtree_at(int parent, const char *name)
-{
-    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR && errno != EPERM)
-        return -errno;
-    /* O_NOFOLLOW: a symlink planted in a files dir is removed, not followed */
-    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return -ENOMEM;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            store_rmtree_at(dirfd(d), e->d_name);
-    closedir(d);
-    return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT ? 0 : -errno;
-}
-
 /* Blob first, outboard second: a leftover outboard is harmless and swept. */
 void store_delete_blobs(irohds_store *s, store_blobs *dead)
 {
@@ -305,7 +282,7 @@ void store_delete_files_dir(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN])
     char hex[2 * IROHDS_KEY_LEN + 1], path[PATH_MAX];
     irohds_hex_encode(key, IROHDS_KEY_LEN, hex);
     snprintf(path, sizeof path, "%s/%s", s->files_dir, hex);
-    store_rmtree_at(AT_FDCWD, path);
+    irohds_rmtree_at(AT_FDCWD, path);
 }
 
 /*

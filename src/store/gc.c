@@ -370,7 +370,7 @@ static void sweep_tmp(irohds_store *s, int64_t grace_us)
         struct stat st;
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && old_enough(&st, grace_us))
-            store_rmtree_at(dirfd(d), e->d_name);
+            irohds_rmtree_at(dirfd(d), e->d_name);
     }
     closedir(d);
 }
@@ -388,11 +388,11 @@ static int sweep_files(irohds_store *s)
     while (!rc && (e = readdir(d)) != NULL) {
         uint8_t key[IROHDS_KEY_LEN];
         if (!strncmp(e->d_name, ".tmp-", 5)) {
-            store_rmtree_at(dirfd(d), e->d_name);
+            irohds_rmtree_at(dirfd(d), e->d_name);
         } else if (irohds_hex_decode(e->d_name, key, sizeof key) == 0) {
             MDB_val k = {IROHDS_KEY_LEN, key}, v;
             if (mdb_get(s->rtxn, s->results, &k, &v) == MDB_NOTFOUND)
-                store_rmtree_at(dirfd(d), e->d_name);
+                irohds_rmtree_at(dirfd(d), e->d_name);
         }
     }
     if (!rc)

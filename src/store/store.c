@@ -927,7 +927,7 @@ int irohds_store_link_files(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN])
     if (!rc && rename(tmp, final) != 0)
         rc = errno == EEXIST || errno == ENOTEMPTY ? 0 : -errno;
     if (access(tmp, F_OK) == 0)
-        store_rmtree_at(AT_FDCWD, tmp);
+        irohds_rmtree_at(AT_FDCWD, tmp);
     return rc;
 }
 

@@ -79,7 +79,6 @@ int store_repair_index(irohds_store *s, uint64_t *dropped);
 void store_subpath(const irohds_store *s, const char *name, char *buf, size_t len);
 void store_delete_blobs(irohds_store *s, store_blobs *dead);
 void store_delete_files_dir(irohds_store *s, const uint8_t key[IROHDS_KEY_LEN]);
-int store_rmtree_at(int dirfd, const char *name);
 int store_blob_lock(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN], int *fd);
 int store_write_outboard(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN],
                          const uint8_t *data, uint64_t len);

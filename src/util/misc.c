@@ -6,6 +6,7 @@
  * user code and, later, from peers, and are joined onto directories we own, so
  * one strict definition of "safe" lives here and everybody calls it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -200,4 +201,44 @@ bool irohds_name_is_safe(const char *rel)
             return true;
         comp = end + 1;
     }
+}
+
+#define RMTREE_MAX_DEPTH 64
+
+static int rmtree_depth(int parent, const char *name, int depth)
+{
+    if (unlinkat(parent, name, 0) == 0)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return errno == ENOENT ? 0 : -errno;
+    if (depth > RMTREE_MAX_DEPTH)
+        return -ELOOP;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -ENOMEM;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        int r = rmtree_depth(dirfd(d), de->d_name, depth + 1);
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    closedir(d);
+    if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+/* rm -r of parent/name that never follows a symlink (a link planted in a dir
+ * we delete is removed, not followed), bounded in depth. */
+int irohds_rmtree_at(int parent, const char *name)
+{
+    return rmtree_depth(parent, name, 0);
 }

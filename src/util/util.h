@@ -130,6 +130,9 @@ int irohds_mkdirs(const char *path, unsigned mode);
 int irohds_write_all(int fd, const void *buf, size_t len);
 /* Read a whole small file (<= max bytes) into a malloc'd, NUL-terminated buffer. */
 int irohds_read_file(const char *path, size_t max, char **out, size_t *len);
+/* rm -r of parent/name (parent a dir fd or AT_FDCWD), never following a
+ * symlink, depth-bounded.  0 when gone (or never there). */
+int irohds_rmtree_at(int parent, const char *name);
 /* fsync a directory (after rename/link into it). */
 int irohds_fsync_dir(const char *dir);
 

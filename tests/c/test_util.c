@@ -386,6 +386,34 @@ static void test_log(const char *tmp)
     free(buf);
 }
 
+/* rmtree removes a nested tree, and a symlink inside it is removed, never
+ * followed: the dir it points to (outside the tree) keeps its file. */
+static void test_rmtree(const char *tmp)
+{
+    char tree[512], path[600], outside[512], keep[600];
+    snprintf(tree, sizeof tree, "%s/tree", tmp);
+    snprintf(outside, sizeof outside, "%s/outside", tmp);
+    snprintf(keep, sizeof keep, "%s/keep.txt", outside);
+    CHECK(irohds_mkdirs(tree, 0700) == 0 && irohds_mkdirs(outside, 0700) == 0, "mkdirs");
+    int fd = open(keep, O_WRONLY | O_CREAT, 0600);
+    CHECK(fd >= 0, "create outside file");
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof path, "%s/a/b/c", tree);
+    CHECK(irohds_mkdirs(path, 0700) == 0, "nested dirs");
+    snprintf(path, sizeof path, "%s/a/b/c/f", tree);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0)
+        close(fd);
+    snprintf(path, sizeof path, "%s/a/link", tree);
+    CHECK(symlink(outside, path) == 0, "symlink out of the tree");
+    CHECK(irohds_rmtree_at(AT_FDCWD, tree) == 0, "rmtree");
+    struct stat st;
+    CHECK(stat(tree, &st) < 0 && errno == ENOENT, "tree gone");
+    CHECK(stat(keep, &st) == 0, "file behind the symlink kept");
+    CHECK(irohds_rmtree_at(AT_FDCWD, tree) == 0, "rmtree of a missing tree is 0");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -399,6 +427,7 @@ int main(int argc, char **argv)
     test_config_good();
     test_config_bad();
     test_config_load(tmp);
+    test_rmtree(tmp);
     test_hex();
     test_names();
     test_fs(tmp);
