@@ -59,8 +59,9 @@ int irohds_ipc_connect(irohds_ipc_client *c, const char *socket_path)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    /* connect() on a Unix socket completes or fails at once (backlog full
-     * gives EAGAIN), so it is done blocking; only I/O after it is polled. */
+    /* Blocking connect: on a Unix socket it completes at once, or waits while
+     * the daemon's listen backlog is full (a non-blocking one would fail with
+     * EAGAIN then).  Only the I/O after it is polled against a deadline. */
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int e = errno == EAGAIN ? -ECONNREFUSED : -errno;
         close(fd);

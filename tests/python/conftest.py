@@ -97,6 +97,23 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
+def sock(home: Path) -> str:
+    """A running daemon for this test's data dir; its socket path."""
+    from irohds import _native
+
+    subprocess.run([DAEMON, "start"], check=True, capture_output=True, timeout=30)
+    path = _native.paths()["socket_path"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            _native.Client(path, 1.0).close()
+            return path
+        except ConnectionError:
+            time.sleep(0.05)
+    pytest.fail("daemon did not come up")
+
+
+@pytest.fixture
 def usercode(tmp_path: Path) -> Path:
     """A dir of user modules (not under site-packages) on sys.path of the
     subprocesses started with run_py."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
 import threading
 import time
 
@@ -20,20 +19,6 @@ from conftest import DAEMON
 import blake3 as blake3_pkg  # independent oracle (PyPI), installed by scripts/deps.sh
 
 pytestmark = pytest.mark.skipif(not os.path.exists(DAEMON), reason="irohds-daemon not built")
-
-
-@pytest.fixture
-def sock(home):
-    subprocess.run([DAEMON, "start"], check=True, capture_output=True, timeout=30)
-    path = _native.paths()["socket_path"]
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            _native.Client(path, 1.0).close()
-            return path
-        except ConnectionError:
-            time.sleep(0.05)
-    pytest.fail("daemon did not come up")
 
 
 def result_file(tmp_path, value, name="res"):
