@@ -36,21 +36,21 @@ def evict(func: Any) -> int:
     be reached (the in-process tables are cleared regardless)."""
     name = func if isinstance(func, str) else function_name(getattr(func, "__wrapped__", func))
     forget_function(name)
-    return int(_daemon.require_client().evict(name))
+    return int(_daemon.admin_call(lambda c: c.evict(name)))
 
 
 def join(ns: str) -> None:
     """Record a namespace with the daemon ahead of its first call."""
     if not isinstance(ns, str) or not ns:
         raise ValueError("ns must be a non-empty str")
-    _daemon.require_client().join(ns)
+    _daemon.admin_call(lambda c: c.join(ns))
 
 
 def info() -> Dict[str, Any]:
     """The daemon's view (node id, data dir, store size, entries...) as a dict."""
     import json
 
-    result = json.loads(_daemon.require_client().info())
+    result = json.loads(_daemon.admin_call(lambda c: c.info()))
     if not isinstance(result, dict):
         raise ValueError("the daemon's INFO reply is not a JSON object")
     return result

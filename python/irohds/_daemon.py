@@ -25,7 +25,7 @@ import threading
 import time
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~5 ms)
 if TYPE_CHECKING:
-    from typing import Any, Dict, Optional, Set, Tuple
+    from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from irohds import _native
 
@@ -320,3 +320,14 @@ def require_client() -> Any:
         raise RuntimeError("irohds: no daemon could be reached or started "
                            "(see the 'irohds' log for why)")
     return client
+
+
+def admin_call(request: Callable[[Any], Any]) -> Any:
+    """request(client) for an explicit operation.  A connection that died since
+    it was made (the daemon restarted) is dropped and the request tried once
+    more on a fresh one, which starts a daemon if none runs."""
+    try:
+        return request(require_client())
+    except ConnectionError as exc:
+        runtime().drop_client(exc)
+        return request(require_client())

@@ -384,6 +384,25 @@ static int save_namespaces(server *s)
     return rc;
 }
 
+/* Remember a namespace this node serves (persisted in <data dir>/namespaces).
+ * 1 when it is new, 0 when already known, negative errno on failure. */
+static int add_namespace(server *s, const char *ns)
+{
+    for (unsigned i = 0; i < s->nns; i++)
+        if (!strcmp(s->ns[i], ns))
+            return 0;
+    if (s->nns == MAX_NAMESPACES)
+        return -ENOSPC;
+    snprintf(s->ns[s->nns++], IROHDS_NS_MAX, "%s", ns);
+    int rc = save_namespaces(s);
+    if (rc < 0) {
+        s->nns--;
+        return rc;
+    }
+    IROHDS_INFO("serving namespace %s", ns);
+    return 1;
+}
+
 /* ------------------------------------------------------------- INFO */
 
 typedef struct jbuf {
@@ -641,6 +660,9 @@ static void put_done(uv_work_t *req, int status)
         m.present |= (1u << IROHDS_TAG_HASH) | (1u << IROHDS_TAG_SIZE);
         conn_send(c, &m);
         irohds_leases_stored(s->leases, j->key, j->lease);
+        /* A namespace this node holds results of is one it serves, as if joined. */
+        if (j->rec.ns[0] && !strchr(j->rec.ns, '\n') && add_namespace(s, j->rec.ns) < 0)
+            IROHDS_WARN("could not record namespace %s", j->rec.ns);
         maybe_gc(s);
     }
     free(j->files);
@@ -806,25 +828,13 @@ static void handle_join(server *s, conn *c, const irohds_ipc_msg *m)
         reply_error(c, m->id, -EINVAL, "JOIN needs a namespace (one line)");
         return;
     }
-    for (unsigned i = 0; i < s->nns; i++) {
-        if (!strcmp(s->ns[i], ns)) {
-            reply_ok(c, m->id, NULL);
-            return;
-        }
-    }
-    if (s->nns == MAX_NAMESPACES) {
-        reply_error(c, m->id, -ENOSPC, "at most %d namespaces", MAX_NAMESPACES);
-        return;
-    }
-    memcpy(s->ns[s->nns++], ns, sizeof(ns));
-    int rc = save_namespaces(s);
-    if (rc < 0) {
-        s->nns--;
+    int rc = add_namespace(s, ns);
+    if (rc == -ENOSPC)
+        reply_error(c, m->id, rc, "at most %d namespaces", MAX_NAMESPACES);
+    else if (rc < 0)
         reply_error(c, m->id, rc, "saving namespaces: %s", strerror(-rc));
-        return;
-    }
-    IROHDS_INFO("joined namespace %s", ns);
-    reply_ok(c, m->id, NULL);
+    else
+        reply_ok(c, m->id, NULL);
 }
 
 static void handle_corrupt(server *s, conn *c, const irohds_ipc_msg *m)

@@ -259,15 +259,22 @@ def test_numpy_result_is_a_readonly_view_of_the_mapped_blob(home) -> None:
             "the array is not inside a mapping of the store's blob"
 
 
-def test_info_and_join() -> None:
-    @irohds.memo
+def test_info_and_join(home) -> None:
+    from conftest import stop_daemon
+
+    @irohds.memo(ns="lab-b")
     def f(x):
         return x
 
-    f(1)
-    irohds.join("my-lab")
+    f(1)  # storing a result in a namespace means serving it, as if joined
+    irohds.join("lab-a")
     info = irohds.info()
-    assert isinstance(info, dict) and info
+    assert info["data_dir"] == str(home)
+    assert len(info["node_id"]) == 64 and int(info["node_id"], 16) >= 0
+    assert info["entries"] == 1
+    assert {"lab-a", "lab-b"} <= set(info["namespaces"])
+    stop_daemon(str(home))  # both are remembered across a restart
+    assert {"lab-a", "lab-b"} <= set(irohds.info()["namespaces"])
 
 
 def test_disable_env(usercode) -> None:
