@@ -513,22 +513,25 @@ static int open_locked(const irohds_paths *p, irohds_store **s, int *lock_fd)
     return 0;
 }
 
-static int cmd_evict(const irohds_paths *p, const char *func, bool json)
+/* What a store-changing command does itself when no daemon runs. */
+typedef int (*offline_fn)(const irohds_paths *p, irohds_store *s, const void *arg, uint64_t *out);
+
+/*
+ * Ask the daemon (req, whose OK reply carries COUNT into *out).  When none
+ * runs, take the daemon's lock and run offline() on the store directly; a
+ * daemon that grabs the lock first is asked instead.  0, or a negative errno
+ * (1 = still racing after three tries).
+ */
+static int daemon_or_store(const irohds_paths *p, irohds_ipc_msg *req, int timeout_ms,
+                           offline_fn offline, const void *arg, uint64_t *out)
 {
-    if (strlen(func) >= IROHDS_FUNC_MAX || !func[0]) {
-        fprintf(stderr, "irohds-daemon: not a function name: %s\n", func);
-        return 2;
-    }
-    uint64_t n = 0;
     int rc = 1;
     for (int attempt = 0; attempt < 3 && rc == 1; attempt++) {
         irohds_ipc_client *c = client_new();
-        irohds_ipc_msg req, rep;
-        irohds_ipc_msg_init(&req, IROHDS_IPC_EVICT);
-        irohds_ipc_set_str(&req, IROHDS_TAG_FUNC, func);
-        rc = c ? daemon_call(p, c, &req, &rep, CALL_TIMEOUT_MS) : -ENOMEM;
+        irohds_ipc_msg rep;
+        rc = c ? daemon_call(p, c, req, &rep, timeout_ms) : -ENOMEM;
         if (rc == 0)
-            n = rep.count;
+            *out = rep.count;
         client_free(c);
         if (rc != 1)
             break;
@@ -540,11 +543,43 @@ static int cmd_evict(const irohds_paths *p, const char *func, bool json)
             continue;
         }
         if (rc == 0) {
-            rc = irohds_store_evict_func(s, func, &n);
+            rc = offline(p, s, arg, out);
             irohds_store_close(s);
             close(lock_fd);
         }
     }
+    return rc;
+}
+
+static int evict_offline(const irohds_paths *p, irohds_store *s, const void *func, uint64_t *n)
+{
+    (void)p;
+    return irohds_store_evict_func(s, func, n);
+}
+
+static int gc_offline(const irohds_paths *p, irohds_store *s, const void *arg, uint64_t *freed)
+{
+    (void)arg;
+    irohds_config cfg;
+    char err[256];
+    irohds_config_defaults(&cfg);
+    irohds_config_load(&cfg, p->config_path, err, sizeof(err));
+    irohds_store_apply_touches(s);
+    return irohds_store_gc(s, cfg.size_limit ? cfg.size_limit : UINT64_MAX, nothing_in_use, NULL,
+                           freed);
+}
+
+static int cmd_evict(const irohds_paths *p, const char *func, bool json)
+{
+    if (strlen(func) >= IROHDS_FUNC_MAX || !func[0]) {
+        fprintf(stderr, "irohds-daemon: not a function name: %s\n", func);
+        return 2;
+    }
+    uint64_t n = 0;
+    irohds_ipc_msg req;
+    irohds_ipc_msg_init(&req, IROHDS_IPC_EVICT);
+    irohds_ipc_set_str(&req, IROHDS_TAG_FUNC, func);
+    int rc = daemon_or_store(p, &req, CALL_TIMEOUT_MS, evict_offline, func, &n);
     if (rc != 0) {
         fprintf(stderr, "irohds-daemon: evict: %s\n", strerror(rc < 0 ? -rc : EAGAIN));
         return 1;
@@ -562,36 +597,9 @@ static int cmd_evict(const irohds_paths *p, const char *func, bool json)
 static int cmd_gc(const irohds_paths *p, bool json)
 {
     uint64_t freed = 0;
-    int rc = 1;
-    for (int attempt = 0; attempt < 3 && rc == 1; attempt++) {
-        irohds_ipc_client *c = client_new();
-        irohds_ipc_msg req, rep;
-        irohds_ipc_msg_init(&req, IROHDS_IPC_GC);
-        rc = c ? daemon_call(p, c, &req, &rep, GC_TIMEOUT_MS) : -ENOMEM;
-        if (rc == 0)
-            freed = rep.count;
-        client_free(c);
-        if (rc != 1)
-            break;
-        irohds_store *s;
-        int lock_fd;
-        rc = open_locked(p, &s, &lock_fd);
-        if (rc == -EWOULDBLOCK) {
-            rc = 1;
-            continue;
-        }
-        if (rc == 0) {
-            irohds_config cfg;
-            char err[256];
-            irohds_config_defaults(&cfg);
-            irohds_config_load(&cfg, p->config_path, err, sizeof(err));
-            irohds_store_apply_touches(s);
-            rc = irohds_store_gc(s, cfg.size_limit ? cfg.size_limit : UINT64_MAX, nothing_in_use, NULL,
-                                 &freed);
-            irohds_store_close(s);
-            close(lock_fd);
-        }
-    }
+    irohds_ipc_msg req;
+    irohds_ipc_msg_init(&req, IROHDS_IPC_GC);
+    int rc = daemon_or_store(p, &req, GC_TIMEOUT_MS, gc_offline, NULL, &freed);
     if (rc != 0) {
         fprintf(stderr, "irohds-daemon: gc: %s\n", strerror(rc < 0 ? -rc : EAGAIN));
         return 1;
