@@ -225,8 +225,11 @@ static void send_hit(conn *c, uint32_t id, const uint8_t key[32], const irohds_r
     m.size = rec->size;
     m.serializer = rec->serializer;
     m.seconds = rec->compute_seconds;
+    memcpy(m.node, rec->producer, 32);
+    m.flags = rec->origin == IROHDS_ORIGIN_REMOTE ? IROHDS_IPC_HIT_REMOTE : 0;
     m.present |= (1u << IROHDS_TAG_KEY) | (1u << IROHDS_TAG_HASH) | (1u << IROHDS_TAG_SIZE) |
-                 (1u << IROHDS_TAG_SERIALIZER) | (1u << IROHDS_TAG_SECONDS);
+                 (1u << IROHDS_TAG_SERIALIZER) | (1u << IROHDS_TAG_SECONDS) |
+                 (1u << IROHDS_TAG_NODE) | (1u << IROHDS_TAG_FLAGS);
     irohds_ipc_set_str(&m, IROHDS_TAG_FUNC, rec->func);
     irohds_ipc_set_str(&m, IROHDS_TAG_NS, rec->ns);
     conn_send(c, &m);
@@ -720,6 +723,8 @@ static void handle_put(server *s, conn *c, const irohds_ipc_msg *m)
     j->rec.serializer = IROHDS_IPC_HAS(m, IROHDS_TAG_SERIALIZER) ? m->serializer
                                                                   : IROHDS_SER_PICKLE5;
     j->rec.compute_seconds = IROHDS_IPC_HAS(m, IROHDS_TAG_SECONDS) ? m->seconds : 0;
+    memcpy(j->rec.producer, s->key.pk, 32); /* computed by a process of this machine */
+    j->rec.origin = IROHDS_ORIGIN_LOCAL;
     irohds_ipc_str_copy(m->func, j->rec.func, sizeof(j->rec.func));
     if (IROHDS_IPC_HAS(m, IROHDS_TAG_NS))
         irohds_ipc_str_copy(m->ns, j->rec.ns, sizeof(j->rec.ns));

@@ -348,12 +348,12 @@ int irohds_ipc_str_copy(irohds_ipc_str s, char *dst, size_t cap)
 
 const char *irohds_ipc_type_name(int type)
 {
-    static const char *const req[] = {"?",  "HELLO", "GET",     "PUT",     "RELEASE", "EVICT",
-                                      "INFO", "GC",  "JOIN",    "CORRUPT", "STOP"};
-    static const char *const rep[] = {"OK", "ERROR", "HIT", "LEASE", "WAIT"};
-    if (type >= 1 && type <= IROHDS_IPC_STOP)
+    static const char *const req[] = {"?",    "HELLO", "GET",  "PUT",     "RELEASE", "EVICT", "INFO",
+                                      "GC",   "JOIN",  "CORRUPT", "STOP", "EXPLAIN", "PEERS"};
+    static const char *const rep[] = {"OK", "ERROR", "HIT", "LEASE", "WAIT", "PROGRESS"};
+    if (type >= 1 && type <= IROHDS_IPC_PEERS)
         return req[type];
-    if (type >= IROHDS_IPC_OK && type <= IROHDS_IPC_WAIT)
+    if (type >= IROHDS_IPC_OK && type <= IROHDS_IPC_PROGRESS)
         return rep[type - IROHDS_IPC_OK];
     return "?";
 }

@@ -41,12 +41,15 @@ typedef enum irohds_ipc_type {
     IROHDS_IPC_JOIN = 8,    /* ns -> OK */
     IROHDS_IPC_CORRUPT = 9, /* hash: a reader found a blob that fails its hash -> OK */
     IROHDS_IPC_STOP = 10,   /* -> OK, then the daemon exits */
+    IROHDS_IPC_EXPLAIN = 11, /* key, func, ns -> OK (text = JSON: hit / fetch / compute / wait, why) */
+    IROHDS_IPC_PEERS = 12,   /* -> OK (text = JSON: known peers per namespace) */
     /* replies (daemon -> client) */
     IROHDS_IPC_OK = 64,
     IROHDS_IPC_ERROR = 65, /* code (negative errno), text */
-    IROHDS_IPC_HIT = 66,   /* key, hash, size, serializer, seconds, func, ns */
+    IROHDS_IPC_HIT = 66,   /* key, hash, size, serializer, seconds, func, ns, node, flags */
     IROHDS_IPC_LEASE = 67, /* key, lease: you compute it */
-    IROHDS_IPC_WAIT = 68,  /* key: someone else computes it; a HIT or LEASE follows */
+    IROHDS_IPC_WAIT = 68,  /* key, flags: someone else computes or fetches it; HIT or LEASE follows */
+    IROHDS_IPC_PROGRESS = 69, /* key, size, count: bytes of a download so far (during a WAIT) */
 } irohds_ipc_type;
 
 /* Field tags.  Fixed-size fields must have exactly that size. */
@@ -66,12 +69,17 @@ enum irohds_ipc_tag {
     IROHDS_TAG_FLAGS = 13,     /* u32 LE */
     IROHDS_TAG_FD = 14,        /* 0 bytes: a descriptor travels with this frame */
     IROHDS_TAG_PATH = 15,      /* UTF-8, HELLO reply: the daemon's data dir */
-    IROHDS_TAG_NODE = 16,      /* 32 bytes, HELLO reply: node id (Ed25519 public key) */
+    IROHDS_TAG_NODE = 16,      /* 32 bytes: node id (HELLO: the daemon's; HIT: the producer's) */
     IROHDS_TAG_PID = 17,       /* u32 LE, HELLO reply: the daemon's pid */
 };
 #define IROHDS_IPC_TAG_LIMIT 32 /* tags >= this are never known (present is 32 bits) */
 
 enum { IROHDS_IPC_FLAG_FORCE = 1 }; /* GET: recompute even if stored (forced recompute) */
+enum {
+    IROHDS_IPC_WAIT_FETCH = 1, /* WAIT: the daemon downloads it from a peer (PROGRESS follows) */
+    IROHDS_IPC_WAIT_PEER = 2,  /* WAIT: a peer claimed it and is computing it */
+};
+enum { IROHDS_IPC_HIT_REMOTE = 1 }; /* HIT: the result was downloaded from a peer */
 
 /* A byte string inside the decoded frame (not NUL-terminated, not owned). */
 typedef struct {

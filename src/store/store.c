@@ -136,6 +136,9 @@ size_t store_rec_encode(const irohds_record *r, uint8_t *out)
     store_put64(out + 64, secs);
     store_put64(out + 72, (uint64_t)r->created_us);
     store_put64(out + 80, (uint64_t)r->last_used_us);
+    memcpy(out + 88, r->producer, 32);
+    put32(out + 120, r->origin);
+    put32(out + 124, 0);
     memcpy(out + STORE_REC_FIXED, r->func, fl);
     memcpy(out + STORE_REC_FIXED + fl, r->ns, nl);
     return STORE_REC_FIXED + fl + nl;
@@ -144,11 +147,12 @@ size_t store_rec_encode(const irohds_record *r, uint8_t *out)
 int store_rec_decode(const void *data, size_t n, irohds_record *r)
 {
     const uint8_t *p = data;
-    if (n < STORE_REC_FIXED || p[0] != STORE_REC_VERSION)
+    if (n < STORE_REC_FIXED_V1 || p[0] != STORE_REC_VERSION)
         return -EBADMSG;
-    /* A later version may grow the fixed part; its first 88 bytes stay. */
+    /* The fixed part only grows: 88 bytes in the first layout, 128 with the
+     * producer and origin; a later layout may append more. */
     size_t fixed = get16(p + 2), fl = get16(p + 4), nl = get16(p + 6);
-    if (fixed < STORE_REC_FIXED || fl >= IROHDS_FUNC_MAX || nl >= IROHDS_NS_MAX ||
+    if (fixed < STORE_REC_FIXED_V1 || fl >= IROHDS_FUNC_MAX || nl >= IROHDS_NS_MAX ||
         fixed + fl + nl > n)
         return -EBADMSG;
     uint64_t secs = store_get64(p + 64);
@@ -160,6 +164,13 @@ int store_rec_decode(const void *data, size_t n, irohds_record *r)
     memcpy(&r->compute_seconds, &secs, 8);
     r->created_us = (int64_t)store_get64(p + 72);
     r->last_used_us = (int64_t)store_get64(p + 80);
+    if (fixed >= STORE_REC_FIXED) {
+        memcpy(r->producer, p + 88, 32);
+        r->origin = get32(p + 120);
+    } else {
+        memset(r->producer, 0, 32);
+        r->origin = IROHDS_ORIGIN_LOCAL;
+    }
     memcpy(r->func, p + fixed, fl);
     r->func[fl] = '\0';
     memcpy(r->ns, p + fixed + fl, nl);

@@ -57,6 +57,13 @@ enum irohds_serializer {
     IROHDS_SER_PICKLE5 = 1, /* irohds result container: pickle 5 + out-of-band buffers */
 };
 
+/* Where a stored result came from.  A result from a peer is loaded with
+ * plain pickle only when its producer is trusted (docs/security.md). */
+enum irohds_origin {
+    IROHDS_ORIGIN_LOCAL = 0,  /* computed by a process on this machine */
+    IROHDS_ORIGIN_REMOTE = 1, /* downloaded from a peer (verified against its hash) */
+};
+
 typedef struct irohds_record {
     uint8_t blob[IROHDS_HASH_LEN]; /* BLAKE3 of the result blob */
     uint64_t size;                 /* bytes in the result blob */
@@ -66,6 +73,8 @@ typedef struct irohds_record {
     double compute_seconds;        /* how long the producer took */
     int64_t created_us;            /* unix time, µs */
     int64_t last_used_us;
+    uint8_t producer[IROHDS_HASH_LEN]; /* node id of the machine that computed it (0s: unknown) */
+    uint32_t origin;                   /* enum irohds_origin */
     char func[IROHDS_FUNC_MAX];
     char ns[IROHDS_NS_MAX];
 } irohds_record;

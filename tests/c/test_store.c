@@ -26,6 +26,7 @@
 
 #include "hash/bao.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 
 
@@ -388,6 +389,8 @@ static void test_put_lookup(void)
     r.compute_seconds = 12.25;
     r.created_us = 1700000000000001ll;
     r.last_used_us = 1700000000000002ll;
+    memset(r.producer, 0xa7, 32);
+    r.origin = IROHDS_ORIGIN_REMOTE;
     CHECK(irohds_store_put(s, key, &r, NULL, 0) == 0, "put");
     irohds_record got;
     memset(&got, 0x55, sizeof got);
@@ -396,7 +399,8 @@ static void test_put_lookup(void)
               got.serializer == IROHDS_SER_PICKLE5 && got.nfiles == 0 &&
               got.compute_seconds == 12.25 && got.created_us == 1700000000000001ll &&
               got.last_used_us == 1700000000000002ll && !strcmp(got.func, "mod.func") &&
-              !strcmp(got.ns, "default"),
+              !strcmp(got.ns, "default") && got.producer[0] == 0xa7 && got.producer[31] == 0xa7 &&
+              got.origin == IROHDS_ORIGIN_REMOTE,
           "record round trip");
     make_key(other, 9, 9);
     CHECK(irohds_store_lookup(s, other, &got) == -ENOENT, "lookup miss");
@@ -439,6 +443,53 @@ static void test_put_lookup(void)
     CHECK(entries == 2 && bytes == 30000 + 64, "stats %llu %llu", (unsigned long long)entries,
           (unsigned long long)bytes);
     irohds_store_close(s);
+}
+
+/*
+ * Record bytes laid out by hand from docs/store.md: the first layout (88
+ * fixed bytes, no producer) must still decode, as producer 0s / local; the
+ * current one (128) carries producer and origin; a fixed length below 88 or
+ * strings past the end are refused.
+ */
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_record_layouts(void)
+{
+    uint8_t b[200];
+    memset(b, 0, sizeof b);
+    b[0] = 1;
+    put_le(b + 2, 88, 2);  /* fixed part */
+    put_le(b + 4, 3, 2);   /* func "m.f" */
+    put_le(b + 6, 2, 2);   /* ns "ns" */
+    memset(b + 8, 0x11, 32);
+    put_le(b + 40, 5000, 8);
+    put_le(b + 56, 1, 4);
+    put_le(b + 64, 0x4014000000000000ull, 8); /* 5.0 */
+    memcpy(b + 88, "m.fns", 5);
+    irohds_record r;
+    memset(&r, 0x55, sizeof r);
+    CHECK(store_rec_decode(b, 93, &r) == 0 && r.size == 5000 && r.compute_seconds == 5.0 &&
+              !strcmp(r.func, "m.f") && !strcmp(r.ns, "ns") && r.producer[0] == 0 &&
+              r.producer[31] == 0 && r.origin == IROHDS_ORIGIN_LOCAL,
+          "first (88-byte) layout decodes as local, producer unknown");
+
+    put_le(b + 2, 128, 2);
+    memset(b + 88, 0xcd, 32);
+    put_le(b + 120, 1, 4);
+    memcpy(b + 128, "m.fns", 5);
+    CHECK(store_rec_decode(b, 133, &r) == 0 && r.producer[0] == 0xcd && r.producer[31] == 0xcd &&
+              r.origin == IROHDS_ORIGIN_REMOTE && !strcmp(r.func, "m.f"),
+          "128-byte layout");
+    uint8_t enc[STORE_REC_MAX];
+    CHECK(store_rec_encode(&r, enc) == 133 && memcmp(enc, b, 133) == 0,
+          "encoder writes the documented 128-byte layout");
+    CHECK(store_rec_decode(b, 132, &r) == -EBADMSG, "strings past the end");
+    put_le(b + 2, 87, 2);
+    CHECK(store_rec_decode(b, 133, &r) == -EBADMSG, "fixed part under 88");
 }
 
 static void test_refcounts_and_replace(void)
@@ -1121,6 +1172,7 @@ int main(int argc, char **argv)
     test_missing_store();
     test_ingest();
     test_put_lookup();
+    test_record_layouts();
     test_refcounts_and_replace();
     test_lru_gc();
     test_mmap_survives_removal();
