@@ -126,6 +126,34 @@ int irohds_leases_get(irohds_leases *l, const uint8_t key[32], uint64_t conn, ui
     return 0;
 }
 
+int irohds_leases_acquire(irohds_leases *l, const uint8_t key[32], uint64_t holder,
+                          uint64_t *lease)
+{
+    entry **pp = find_slot(l, key);
+    if (*pp)
+        return -EBUSY;
+    entry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    memcpy(e->key, key, 32);
+    e->lease = l->next_lease++;
+    e->holder = holder;
+    *pp = e;
+    l->count++;
+    *lease = e->lease;
+    return 0;
+}
+
+void irohds_leases_foreach_waiter(const irohds_leases *l, const uint8_t key[32],
+                                  irohds_lease_waiter_fn fn, void *ctx)
+{
+    const entry *e = l->buckets[bucket_of(key)];
+    while (e && memcmp(e->key, key, 32) != 0)
+        e = e->next;
+    for (const waiter *w = e ? e->head : NULL; w; w = w->next)
+        fn(ctx, w->conn, w->req_id);
+}
+
 static entry *find_held(irohds_leases *l, const uint8_t key[32], uint64_t lease)
 {
     entry *e = *find_slot(l, key);

@@ -55,6 +55,22 @@ void irohds_leases_free(irohds_leases *l);
  * GRANT or WAIT.  -ENOMEM. */
 int irohds_leases_get(irohds_leases *l, const uint8_t key[32], uint64_t conn, uint32_t req_id);
 
+/*
+ * Take the lease on key for holder without a GET and without emitting
+ * anything: the daemon itself holds a key this way while it downloads the
+ * result from a peer or waits for a peer that claimed it.  GETs that arrive
+ * meanwhile WAIT as usual; stored() answers them, release() hands the lease
+ * to the first of them.  0 and *lease, or -EBUSY when the key is leased.
+ */
+int irohds_leases_acquire(irohds_leases *l, const uint8_t key[32], uint64_t holder,
+                          uint64_t *lease);
+
+typedef void (*irohds_lease_waiter_fn)(void *ctx, uint64_t conn, uint32_t req_id);
+/* Call fn for every waiter of key, in queue order (progress reports).  fn
+ * must not call back into the table. */
+void irohds_leases_foreach_waiter(const irohds_leases *l, const uint8_t key[32],
+                                  irohds_lease_waiter_fn fn, void *ctx);
+
 /* Does lease currently hold key?  0, or -ESTALE. */
 int irohds_leases_check(irohds_leases *l, const uint8_t key[32], uint64_t lease);
 

@@ -199,6 +199,59 @@ static void test_collisions(void)
     irohds_leases_free(l);
 }
 
+/* Waiters seen by foreach_waiter, as (conn, req) pairs. */
+static uint64_t seen[8][2];
+static int nseen;
+static void collect(void *ctx, uint64_t conn, uint32_t req)
+{
+    (void)ctx;
+    if (nseen < 8) {
+        seen[nseen][0] = conn;
+        seen[nseen][1] = req;
+    }
+    nseen++;
+}
+
+/* The daemon holds a key itself (a download from a peer): GETs wait behind
+ * it, a stored result answers them, a failed download hands the lease on. */
+static void test_daemon_holder(void)
+{
+    irohds_leases *l;
+    CHECK(irohds_leases_init(&l, record, NULL) == 0, "init");
+    uint64_t lease = 0, again = 0;
+    CHECK(irohds_leases_acquire(l, K1, 0, &lease) == 0 && lease == 1, "acquire K1 -> lease 1");
+    EXPECT_NONE();
+    CHECK(irohds_leases_acquire(l, K1, 0, &again) == -EBUSY, "second acquire refused");
+    irohds_leases_get(l, K1, 10, 3);
+    irohds_leases_get(l, K1, 11, 4);
+    EXPECT(ev(IROHDS_LEASE_WAIT, K1, 10, 3, 0), ev(IROHDS_LEASE_WAIT, K1, 11, 4, 0));
+    nseen = 0;
+    irohds_leases_foreach_waiter(l, K1, collect, NULL);
+    CHECK(nseen == 2 && seen[0][0] == 10 && seen[0][1] == 3 && seen[1][0] == 11 &&
+              seen[1][1] == 4,
+          "waiters in queue order");
+    nseen = 0;
+    irohds_leases_foreach_waiter(l, K2, collect, NULL);
+    CHECK(nseen == 0, "no waiters on a free key");
+
+    /* Download done: both waiters get HIT, the entry ends. */
+    irohds_leases_stored(l, K1, lease);
+    EXPECT(ev(IROHDS_LEASE_HIT, K1, 10, 3, 0), ev(IROHDS_LEASE_HIT, K1, 11, 4, 0));
+    CHECK(!irohds_leases_busy(l, K1), "K1 free after the download");
+
+    /* Download failed: the first waiter computes (lease 3). */
+    CHECK(irohds_leases_acquire(l, K2, 0, &lease) == 0 && lease == 2, "acquire K2");
+    irohds_leases_get(l, K2, 12, 5);
+    EXPECT(ev(IROHDS_LEASE_WAIT, K2, 12, 5, 0));
+    CHECK(irohds_leases_release(l, K2, lease) == 0, "release the daemon's lease");
+    EXPECT(ev(IROHDS_LEASE_GRANT, K2, 12, 5, 3));
+    /* A closing client connection does not touch the daemon's own lease. */
+    CHECK(irohds_leases_acquire(l, K3, 0, &lease) == 0, "acquire K3");
+    irohds_leases_drop_conn(l, 12);
+    CHECK(irohds_leases_check(l, K3, lease) == 0, "daemon lease survives client closes");
+    irohds_leases_free(l);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -210,5 +263,6 @@ int main(int argc, char **argv)
     test_release_and_close();
     test_putting();
     test_collisions();
+    test_daemon_holder();
     return check_summary();
 }
