@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BUILD  := build/release
 ASAN   := build/asan
 
-.PHONY: all deps install test test-c test-py test-asan demo bench fuzz clean
+.PHONY: all deps install test test-c test-py test-net test-asan demo bench fuzz clean
 
 all: install
 
@@ -25,12 +25,17 @@ test: install
 	meson test -C $(BUILD) --print-errorlogs
 	$(MAKE) --no-print-directory test-asan
 	$(PY) -m pytest -q tests/python
+	$(MAKE) --no-print-directory test-net
 
 test-c: install
 	meson test -C $(BUILD) --print-errorlogs
 
 test-py: install
 	$(PY) -m pytest -q tests/python
+
+# Several hosts in network namespaces (tests/net/netlab.py); needs root.
+test-net: install
+	$(PY) -m pytest -q tests/net
 
 # The whole suite again with AddressSanitizer + UndefinedBehaviorSanitizer:
 # C unit tests, then the Python tests against the sanitized extension and daemon.

@@ -305,7 +305,12 @@ typedef struct offline {
 static void read_local(const irohds_paths *p, offline *o)
 {
     memset(o, 0, sizeof(*o));
+    /* The node id is made on first use, by whoever comes first (`info` or the
+     * daemon; creation is atomic), so a new machine can print the id others
+     * put in their bootstrap_peers before it ever ran. */
     o->have_key = irohds_nodekey_load(&o->key, p->key_path, false) == 0;
+    if (!o->have_key && irohds_paths_create_dirs(p) == 0)
+        o->have_key = irohds_nodekey_load(&o->key, p->key_path, true) == 0;
     if (o->have_key)
         irohds_nodekey_wipe(&o->key);
     irohds_store *s;
@@ -366,7 +371,7 @@ static int cmd_info(const irohds_paths *p, bool json)
         printf("]}\n");
         return 0;
     }
-    printf("node id    %s\n", o.have_key ? o.key.id : "(none yet: created at the first daemon start)");
+    printf("node id    %s\n", o.have_key ? o.key.id : "(none: the data dir is not writable)");
     printf("data dir   %s\n", p->data_dir);
     if (running)
         printf("socket     %s (daemon running, pid %u)\n", p->socket_path, pid);

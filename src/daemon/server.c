@@ -471,7 +471,8 @@ static void handle_info(server *s, conn *c, const irohds_ipc_msg *m)
     jstr(&b, s->paths.data_dir);
     jputs(&b, ", \"socket\": ", 12);
     jstr(&b, s->paths.socket_path);
-    jprintf(&b, ", \"pid\": %ld, \"version\": \"%s\", \"store_bytes\": %llu, \"entries\": %llu",
+    jprintf(&b, ", \"pid\": %ld, \"running\": true, \"version\": \"%s\", \"store_bytes\": %llu, "
+                "\"entries\": %llu",
             (long)getpid(), IROHDS_VERSION_STRING, (unsigned long long)bytes,
             (unsigned long long)entries);
     jprintf(&b, ", \"size_limit\": %llu, \"uptime_s\": %.0f, \"leases\": %zu, \"connections\": %u",

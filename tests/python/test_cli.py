@@ -59,3 +59,22 @@ def test_evict_and_gc_with_no_daemon_act_on_the_store(usercode: Path, home: Path
     assert json.loads(daemon_cli("--json", "gc").stdout) == {"freed": 0}
     info = json.loads(daemon_cli("info", "--json").stdout)
     assert info["running"] is False and info["entries"] == 1
+
+
+def test_info_before_first_start_makes_the_id_the_daemon_keeps(usercode: Path, home: Path) -> None:
+    """A new machine prints the node id others paste into bootstrap_peers
+    before its daemon ever ran; the daemon then runs under that same id."""
+    from conftest import stop_daemon
+
+    stop_daemon(str(home))
+    key = home / "node.key"
+    if key.exists():
+        key.unlink()
+    before = json.loads(daemon_cli("info", "--json").stdout)
+    assert before["running"] is False
+    node = before["node_id"]
+    assert isinstance(node, str) and len(node) == 64 and int(node, 16) >= 0
+    assert key.stat().st_size == 32 and (key.stat().st_mode & 0o777) == 0o600
+    fill(usercode)  # starts the daemon
+    after = json.loads(daemon_cli("info", "--json").stdout)
+    assert after["running"] is True and after["node_id"] == node
