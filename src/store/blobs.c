@@ -197,6 +197,42 @@ int irohds_store_ingest_fd(irohds_store *s, int fd, uint8_t hash[IROHDS_HASH_LEN
     return rc;
 }
 
+int irohds_store_tmp_file(irohds_store *s, int *fd, char *path, size_t cap)
+{
+    int rc = store_writable(s);
+    if (rc)
+        return rc;
+    int n = snprintf(path, cap, "%s/tmp/dl.%d.%u", s->dir, (int)getpid(),
+                     atomic_fetch_add(&tmp_counter, 1));
+    if (n < 0 || (size_t)n >= cap)
+        return -ENAMETOOLONG;
+    int f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (f < 0)
+        return -errno;
+    *fd = f;
+    return 0;
+}
+
+int irohds_store_ingest_verified(irohds_store *s, int fd, const uint8_t hash[IROHDS_HASH_LEN],
+                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len)
+{
+    int rc = store_writable(s);
+    if (rc)
+        return rc;
+    if (outboard_len != irohds_bao_outboard_size(size, IROHDS_BAO_GROUP_LOG))
+        return -EINVAL;
+    const uint8_t *data;
+    uint64_t len;
+    if ((rc = map_fd(fd, &data, &len)) != 0)
+        return rc;
+    if (len != size)
+        rc = -EINVAL;
+    else
+        rc = place_blob(s, fd, data, len, hash, outboard, outboard_len);
+    unmap(data, len);
+    return rc;
+}
+
 int irohds_store_ingest_path(irohds_store *s, const char *path, uint8_t hash[IROHDS_HASH_LEN],
                              uint64_t *size)
 {

@@ -139,6 +139,10 @@ size_t store_rec_encode(const irohds_record *r, uint8_t *out)
     memcpy(out + 88, r->producer, 32);
     put32(out + 120, r->origin);
     put32(out + 124, 0);
+    uint64_t fig;
+    memcpy(&fig, &r->figure, 8);
+    store_put64(out + 128, fig);
+    memcpy(out + 136, r->producer_sig, 64);
     memcpy(out + STORE_REC_FIXED, r->func, fl);
     memcpy(out + STORE_REC_FIXED + fl, r->ns, nl);
     return STORE_REC_FIXED + fl + nl;
@@ -150,7 +154,8 @@ int store_rec_decode(const void *data, size_t n, irohds_record *r)
     if (n < STORE_REC_FIXED_V1 || p[0] != STORE_REC_VERSION)
         return -EBADMSG;
     /* The fixed part only grows: 88 bytes in the first layout, 128 with the
-     * producer and origin; a later layout may append more. */
+     * producer and origin, 200 with the figure and the producer's signature;
+     * a later layout may append more. */
     size_t fixed = get16(p + 2), fl = get16(p + 4), nl = get16(p + 6);
     if (fixed < STORE_REC_FIXED_V1 || fl >= IROHDS_FUNC_MAX || nl >= IROHDS_NS_MAX ||
         fixed + fl + nl > n)
@@ -164,12 +169,18 @@ int store_rec_decode(const void *data, size_t n, irohds_record *r)
     memcpy(&r->compute_seconds, &secs, 8);
     r->created_us = (int64_t)store_get64(p + 72);
     r->last_used_us = (int64_t)store_get64(p + 80);
-    if (fixed >= STORE_REC_FIXED) {
+    memset(r->producer, 0, 32);
+    r->origin = IROHDS_ORIGIN_LOCAL;
+    r->figure = 0;
+    memset(r->producer_sig, 0, 64);
+    if (fixed >= STORE_REC_FIXED_V2) {
         memcpy(r->producer, p + 88, 32);
         r->origin = get32(p + 120);
-    } else {
-        memset(r->producer, 0, 32);
-        r->origin = IROHDS_ORIGIN_LOCAL;
+    }
+    if (fixed >= STORE_REC_FIXED) {
+        uint64_t fig = store_get64(p + 128);
+        memcpy(&r->figure, &fig, 8);
+        memcpy(r->producer_sig, p + 136, 64);
     }
     memcpy(r->func, p + fixed, fl);
     r->func[fl] = '\0';

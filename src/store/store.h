@@ -75,6 +75,11 @@ typedef struct irohds_record {
     int64_t last_used_us;
     uint8_t producer[IROHDS_HASH_LEN]; /* node id of the machine that computed it (0s: unknown) */
     uint32_t origin;                   /* enum irohds_origin */
+    double figure;                     /* the producer's capability figure (coren); 0 unknown */
+    /* The producer's Ed25519 signature over the result as it announced it
+     * (docs/protocol.md), kept so this node can pass the result on to
+     * others with the producer's word intact; all zero when none. */
+    uint8_t producer_sig[64];
     char func[IROHDS_FUNC_MAX];
     char ns[IROHDS_NS_MAX];
 } irohds_record;
@@ -136,6 +141,28 @@ int irohds_store_stats(irohds_store *s, uint64_t *entries, uint64_t *bytes);
  * nothing is written.  *hash and *size describe the blob.
  */
 int irohds_store_ingest_fd(irohds_store *s, int fd, uint8_t hash[IROHDS_HASH_LEN], uint64_t *size);
+
+/*
+ * A new empty file in store/tmp/ (read-write, mode 0600, O_CLOEXEC) for
+ * bytes that are to become a blob, e.g. a download: *fd, and its path in
+ * path[0..cap).  ingest_verified then links it into place, no copy.  A file
+ * left behind is removed by gc once untouched for ten minutes, and by
+ * recover at the next start.
+ */
+int irohds_store_tmp_file(irohds_store *s, int *fd, char *path, size_t cap);
+
+/*
+ * Place a blob the caller has already verified against hash (a bao
+ * download checks every chunk group before it is written), with the
+ * outboard it verified on the way, without hashing it again.  fd holds
+ * exactly size bytes; outboard holds irohds_bao_outboard_size(size, 4)
+ * bytes (NULL when that is 0).  -EINVAL when the sizes disagree.  As with
+ * ingest_fd, the file gets a second name when it has one on the store's
+ * file system (irohds_store_tmp_file) and the caller may close fd.
+ * Worker-thread safe like ingest_fd.
+ */
+int irohds_store_ingest_verified(irohds_store *s, int fd, const uint8_t hash[IROHDS_HASH_LEN],
+                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len);
 
 /* Same for a file given by path (it is copied or linked, never moved). */
 int irohds_store_ingest_path(irohds_store *s, const char *path, uint8_t hash[IROHDS_HASH_LEN],

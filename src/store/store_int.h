@@ -26,7 +26,8 @@ struct irohds_store {
 
 /* results value: fixed part, then func bytes, then ns bytes (no NULs) */
 #define STORE_REC_VERSION 1
-#define STORE_REC_FIXED 128 /* 88 in the first layout; still read */
+#define STORE_REC_FIXED 200 /* 88 in the first layout, 128 in the second; both still read */
+#define STORE_REC_FIXED_V2 128
 #define STORE_REC_FIXED_V1 88
 #define STORE_REC_MAX (STORE_REC_FIXED + IROHDS_FUNC_MAX + IROHDS_NS_MAX)
 /* files key: cache key ‖ u32 big-endian index; value: fixed part + name */

@@ -459,7 +459,7 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 
 static void test_record_layouts(void)
 {
-    uint8_t b[200];
+    uint8_t b[256];
     memset(b, 0, sizeof b);
     b[0] = 1;
     put_le(b + 2, 88, 2);  /* fixed part */
@@ -482,14 +482,65 @@ static void test_record_layouts(void)
     put_le(b + 120, 1, 4);
     memcpy(b + 128, "m.fns", 5);
     CHECK(store_rec_decode(b, 133, &r) == 0 && r.producer[0] == 0xcd && r.producer[31] == 0xcd &&
-              r.origin == IROHDS_ORIGIN_REMOTE && !strcmp(r.func, "m.f"),
-          "128-byte layout");
+              r.origin == IROHDS_ORIGIN_REMOTE && !strcmp(r.func, "m.f") && r.figure == 0 &&
+              r.producer_sig[0] == 0,
+          "second (128-byte) layout: no figure, no signature");
+
+    put_le(b + 2, 200, 2);
+    put_le(b + 128, 0x3ff8000000000000ull, 8); /* 1.5 */
+    memset(b + 136, 0x5a, 64);
+    memcpy(b + 200, "m.fns", 5);
+    CHECK(store_rec_decode(b, 205, &r) == 0 && r.producer[0] == 0xcd && r.figure == 1.5 &&
+              r.producer_sig[0] == 0x5a && r.producer_sig[63] == 0x5a && !strcmp(r.ns, "ns"),
+          "200-byte layout");
     uint8_t enc[STORE_REC_MAX];
-    CHECK(store_rec_encode(&r, enc) == 133 && memcmp(enc, b, 133) == 0,
-          "encoder writes the documented 128-byte layout");
-    CHECK(store_rec_decode(b, 132, &r) == -EBADMSG, "strings past the end");
+    CHECK(store_rec_encode(&r, enc) == 205 && memcmp(enc, b, 205) == 0,
+          "encoder writes the documented 200-byte layout");
+    CHECK(store_rec_decode(b, 204, &r) == -EBADMSG, "strings past the end");
     put_le(b + 2, 87, 2);
-    CHECK(store_rec_decode(b, 133, &r) == -EBADMSG, "fixed part under 88");
+    CHECK(store_rec_decode(b, 205, &r) == -EBADMSG, "fixed part under 88");
+}
+
+/* A downloaded blob: written into a store tmp file, verified by the caller
+ * (here: hash and outboard computed independently by hash/bao), placed
+ * without a copy; wrong sizes refused. */
+static void test_ingest_verified(void)
+{
+    wipe();
+    irohds_store *s = open_w();
+    size_t len = 100000;
+    uint8_t *data = malloc(len);
+    fill(data, len, 77);
+    uint64_t oblen = irohds_bao_outboard_size(len, IROHDS_BAO_GROUP_LOG);
+    uint8_t *ob = malloc(oblen), root[32];
+    irohds_bao_outboard(data, len, IROHDS_BAO_GROUP_LOG, ob, root);
+    int fd;
+    char path[512];
+    CHECK(irohds_store_tmp_file(s, &fd, path, sizeof path) == 0, "tmp file");
+    CHECK(strstr(path, "/store/tmp/") != NULL, "tmp file under store/tmp: %s", path);
+    CHECK(irohds_write_all(fd, data, len) == 0, "write");
+    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen - 64) == -EINVAL,
+          "short outboard refused");
+    CHECK(irohds_store_ingest_verified(s, fd, root, len + 1, ob, oblen) == -EINVAL,
+          "size that is not the file's refused");
+    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen) == 0, "ingest_verified");
+    struct stat a, b;
+    char blob[512];
+    irohds_store_blob_path(s, root, false, blob, sizeof blob);
+    CHECK(fstat(fd, &a) == 0 && stat(blob, &b) == 0 && a.st_ino == b.st_ino,
+          "linked, not copied");
+    close(fd);
+    unlink(path);
+    CHECK(irohds_store_verify_blob(s, root) == 0, "placed blob and outboard verify");
+    uint8_t key[32];
+    make_key(key, 5, 5);
+    irohds_record r = make_rec(root, len, "m.dl");
+    r.origin = IROHDS_ORIGIN_REMOTE;
+    CHECK(irohds_store_put(s, key, &r, NULL, 0) == 0, "put of the downloaded blob");
+    CHECK(check_consistent(s) == 0, "consistent");
+    free(data);
+    free(ob);
+    irohds_store_close(s);
 }
 
 static void test_refcounts_and_replace(void)
@@ -1173,6 +1224,7 @@ int main(int argc, char **argv)
     test_ingest();
     test_put_lookup();
     test_record_layouts();
+    test_ingest_verified();
     test_refcounts_and_replace();
     test_lru_gc();
     test_mmap_survives_removal();
