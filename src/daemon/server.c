@@ -408,84 +408,32 @@ static int add_namespace(server *s, const char *ns)
 
 /* ------------------------------------------------------------- INFO */
 
-typedef struct jbuf {
-    char *p;
-    size_t len, cap;
-} jbuf;
-
-static void jputs(jbuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void jprintf(jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jprintf(jbuf *b, const char *fmt, ...)
-{
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        jputs(b, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
-}
-
-/* A JSON string literal (quotes, backslash and control characters escaped). */
-static void jstr(jbuf *b, const char *s)
-{
-    jputs(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            char esc[2] = {'\\', (char)ch};
-            jputs(b, esc, 2);
-        } else if (ch < 0x20) {
-            jprintf(b, "\\u%04x", ch);
-        } else {
-            jputs(b, s, 1);
-        }
-    }
-    jputs(b, "\"", 1);
-}
-
 static void handle_info(server *s, conn *c, const irohds_ipc_msg *m)
 {
     uint64_t entries = 0, bytes = 0;
     irohds_store_stats(s->store, &entries, &bytes);
-    jbuf b = {0};
-    jputs(&b, "{\"node_id\": ", 12);
-    jstr(&b, s->key.id);
-    jputs(&b, ", \"data_dir\": ", 14);
-    jstr(&b, s->paths.data_dir);
-    jputs(&b, ", \"socket\": ", 12);
-    jstr(&b, s->paths.socket_path);
-    jprintf(&b, ", \"pid\": %ld, \"running\": true, \"version\": \"%s\", \"store_bytes\": %llu, "
+    irohds_jbuf b = {0};
+    irohds_jbuf_put(&b, "{\"node_id\": ", 12);
+    irohds_jbuf_str(&b, s->key.id);
+    irohds_jbuf_put(&b, ", \"data_dir\": ", 14);
+    irohds_jbuf_str(&b, s->paths.data_dir);
+    irohds_jbuf_put(&b, ", \"socket\": ", 12);
+    irohds_jbuf_str(&b, s->paths.socket_path);
+    irohds_jbuf_printf(&b, ", \"pid\": %ld, \"running\": true, \"version\": \"%s\", \"store_bytes\": %llu, "
                 "\"entries\": %llu",
             (long)getpid(), IROHDS_VERSION_STRING, (unsigned long long)bytes,
             (unsigned long long)entries);
-    jprintf(&b, ", \"size_limit\": %llu, \"uptime_s\": %.0f, \"leases\": %zu, \"connections\": %u",
+    irohds_jbuf_printf(&b, ", \"size_limit\": %llu, \"uptime_s\": %.0f, \"leases\": %zu, \"connections\": %u",
             (unsigned long long)s->cfg.size_limit,
             (double)(irohds_monotonic_ns() - s->started_ns) / 1e9,
             irohds_leases_count(s->leases), s->nconns);
-    jputs(&b, ", \"namespaces\": [", 17);
+    irohds_jbuf_put(&b, ", \"namespaces\": [", 17);
     for (unsigned i = 0; i < s->nns; i++) {
         if (i)
-            jputs(&b, ", ", 2);
-        jstr(&b, s->ns[i]);
+            irohds_jbuf_put(&b, ", ", 2);
+        irohds_jbuf_str(&b, s->ns[i]);
     }
-    jputs(&b, "]}", 2);
+    irohds_jbuf_put(&b, "]}", 2);
     if (!b.p) {
         reply_error(c, m->id, -ENOMEM, "out of memory");
         return;

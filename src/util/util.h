@@ -112,6 +112,27 @@ void irohds_log(int level, const char *fmt, ...) __attribute__((format(printf, 2
 #define IROHDS_INFO(...) irohds_log(IROHDS_LOG_INFO, __VA_ARGS__)
 #define IROHDS_DEBUG(...) irohds_log(IROHDS_LOG_DEBUG, __VA_ARGS__)
 
+/* ----------------------------------------------------------------- json */
+
+/* A growing, NUL-terminated buffer for writing JSON text.  Start it zeroed;
+ * free(b.p) when done.  Out of memory drops the text and sets failed (b.p
+ * is then NULL): check once at the end. */
+typedef struct irohds_jbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+} irohds_jbuf;
+
+void irohds_jbuf_put(irohds_jbuf *b, const char *s, size_t n);
+void irohds_jbuf_puts(irohds_jbuf *b, const char *s);
+void irohds_jbuf_printf(irohds_jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A JSON string literal of s (quotes, backslashes, control characters escaped). */
+void irohds_jbuf_str(irohds_jbuf *b, const char *s);
+/* A JSON string of the lower-case hex of bytes. */
+void irohds_jbuf_hex(irohds_jbuf *b, const uint8_t *bytes, size_t n);
+/* A number, or null when not finite. */
+void irohds_jbuf_num(irohds_jbuf *b, double v);
+
 /* ------------------------------------------------------------- hex/time */
 
 /* out must hold 2*len+1 bytes; NUL-terminated lower-case hex. */

@@ -414,6 +414,33 @@ static void test_rmtree(const char *tmp)
     CHECK(irohds_rmtree_at(AT_FDCWD, tree) == 0, "rmtree of a missing tree is 0");
 }
 
+static void test_jbuf(void)
+{
+    irohds_jbuf b = {0};
+    irohds_jbuf_puts(&b, "{\"s\": ");
+    irohds_jbuf_str(&b, "a\"b\\c\n\x01");
+    irohds_jbuf_puts(&b, ", \"h\": ");
+    const uint8_t bytes[] = {0x00, 0xab, 0xff};
+    irohds_jbuf_hex(&b, bytes, 3);
+    irohds_jbuf_puts(&b, ", \"n\": [");
+    irohds_jbuf_num(&b, 1.5);
+    irohds_jbuf_puts(&b, ", ");
+    irohds_jbuf_num(&b, 0.0 / 0.0);
+    irohds_jbuf_puts(&b, ", ");
+    irohds_jbuf_num(&b, 1.0 / 0.0);
+    irohds_jbuf_puts(&b, "]}");
+    const char *want = "{\"s\": \"a\\\"b\\\\c\\u000a\\u0001\", \"h\": \"00abff\", "
+                       "\"n\": [1.5, null, null]}";
+    CHECK(b.p && !b.failed && strcmp(b.p, want) == 0, "jbuf text: %s", b.p ? b.p : "(null)");
+    CHECK(b.len == strlen(want), "jbuf len");
+    /* grows past its first 1 KiB */
+    for (int i = 0; i < 1000; i++)
+        irohds_jbuf_printf(&b, "%04d", i);
+    CHECK(b.p && b.len == strlen(want) + 4000 && !strncmp(b.p + b.len - 4, "0999", 4),
+          "jbuf grows");
+    free(b.p);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -432,6 +459,7 @@ int main(int argc, char **argv)
     test_names();
     test_fs(tmp);
     test_log(tmp);
+    test_jbuf();
     char cmd[PATH_MAX + 16];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (system(cmd) != 0)
