@@ -12,8 +12,9 @@
  * wire formats with a worked example.
  *
  * Conventions: errors are negative errno values.  Every struct is owned by
- * the caller (stack, heap or embedded), holds no heap memory and no pointer
- * into caller memory, and may be copied; the *_free functions only clear.
+ * the caller (stack, heap or embedded), holds no heap memory, and may be
+ * copied; the only pointer kept is the decoder's sink context, which the
+ * caller keeps alive.  The *_free functions only clear.
  * Sizes are bounded: a range set holds at most IROHDS_BLOBS_MAX_RANGES
  * ranges, a sequence IROHDS_BLOBS_MAX_SEQ entries, and an encoder or decoder
  * about one chunk group of buffer.
@@ -246,11 +247,16 @@ void irohds_bao_encoder_free(irohds_bao_encoder *enc);
 
 /*
  * Where verified output goes.  on_data gets blob bytes [offset, offset+len)
- * once they match the tree; on_parent gets each verified parent node above
- * the groups with its byte offset in the blob's outboard, so writing pair
- * there builds the outboard without hashing again.  Pointers are valid
- * during the call only.  A nonzero return stops the decoder with that value.
- * Either callback may be NULL.
+ * once they match the tree: data is bound to its offset by the hashes, so
+ * it is right whatever the size header said.  on_parent gets each verified
+ * parent node above the groups with its byte offset in the blob's outboard,
+ * so writing pair there builds the outboard without hashing again; but that
+ * offset follows the tree shape of the size the header claims, and a lying
+ * header can shift it while the pair still verifies.  Keep outboard writes
+ * only once irohds_bao_decoder_size_verified() (or when the size is known
+ * from elsewhere and equals the header's).  Pointers are valid during the
+ * call only.  A negative return stops the decoder with that value.  Either
+ * callback may be NULL.
  */
 typedef struct {
     int (*on_data)(void *ctx, uint64_t offset, const uint8_t *data, size_t len);
