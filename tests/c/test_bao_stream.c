@@ -240,7 +240,8 @@ typedef struct {
 static query_t query(size_t n, const uint64_t *b)
 {
     query_t q = {.n = n};
-    memcpy(q.b, b, n * sizeof *b);
+    if (n)
+        memcpy(q.b, b, n * sizeof *b);
     irohds_blobs_ranges_empty(&q.rs);
     for (size_t i = 0; i < n; i += 2)
         irohds_blobs_ranges_add(&q.rs, b[i], i + 1 < n ? b[i + 1] : OPEN);
