@@ -180,7 +180,8 @@ const irohds_blobs_ranges *irohds_blobs_get_root_ranges(const irohds_blobs_get *
 #define IROHDS_BAO_MAX_SIZE ((uint64_t)1 << 62) /* larger blobs are refused */
 #define IROHDS_BAO_MAX_DEPTH 64
 
-/* Response bytes (header included) for a blob of size bytes and ranges. */
+/* Response bytes (header included) for a blob of size bytes and ranges;
+ * 0 for a group_log or size the encoder refuses. */
 uint64_t irohds_bao_encoded_len(uint64_t size, const irohds_blobs_ranges *ranges,
                                 unsigned group_log);
 

@@ -39,10 +39,14 @@ static prepared_t prepared[8][IROHDS_BAO_MAX_GROUP_LOG + 1];
 
 static prepared_t *prepare(unsigned which, unsigned g)
 {
-    prepared_t *p = &prepared[which][g];
-    if (!p->ready) {
+    static bool blob_ready;
+    if (!blob_ready) {
         for (size_t i = 0; i < MAX_BLOB; i++)
             blob[i] = (uint8_t)(i * 131 + (i >> 10));
+        blob_ready = true;
+    }
+    prepared_t *p = &prepared[which][g];
+    if (!p->ready) {
         p->ob_len = irohds_bao_outboard_size(blob_sizes[which], g);
         p->ob = malloc(p->ob_len + 1);
         irohds_bao_outboard(blob, blob_sizes[which], g, p->ob, p->root);
