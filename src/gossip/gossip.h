@@ -281,6 +281,7 @@ typedef struct irohds_gossip_stats {
     uint64_t dropped_invalid;           /* frames that failed to decode */
     uint64_t dropped_budget;            /* frames over a peer's budget */
     uint64_t dropped_bounds;            /* entries refused or evicted early by a table bound */
+    uint64_t dropped_actions;           /* actions lost to a full queue (whole instance) */
 } irohds_gossip_stats;
 
 typedef struct irohds_gossip irohds_gossip;

@@ -22,6 +22,7 @@
 
 #include "check.h"
 #include "gossip/gossip.h"
+#include "hash/blake3.h"
 #include "util/util.h"
 
 /* Three peer ids, 32 bytes each: aa.., bb.., cc.. */
@@ -385,9 +386,206 @@ static void test_codec(const char *dir)
     free(M);
 }
 
+/* ============================================================ unit checks */
+
+static const uint64_t SEED = 42;
+
+static void node_id(int i, uint8_t id[32])
+{
+    char name[32];
+    snprintf(name, sizeof name, "node %d", i);
+    irohds_blake3(name, strlen(name), id);
+}
+
+/* Drain g's actions; count each type; keep the last SEND of kind `want`
+ * (decoded into *last, its frame copied to lastbuf). */
+typedef struct drained {
+    int n[8];
+    int sends_of[32];
+    uint8_t to[32];
+    uint8_t frame[IROHDS_GOSSIP_FRAME_HEADER + IROHDS_GOSSIP_MAX_MESSAGE_SIZE];
+    size_t frame_len;
+    uint8_t content[IROHDS_GOSSIP_MAX_MESSAGE_SIZE];
+    size_t content_len;
+} drained;
+
+static void drain(irohds_gossip *g, drained *d, irohds_gossip_kind want)
+{
+    memset(d, 0, sizeof *d);
+    irohds_gossip_action a;
+    static irohds_gossip_msg m;
+    while (irohds_gossip_poll(g, &a)) {
+        d->n[a.type]++;
+        if (a.type == IROHDS_GOSSIP_ACT_SEND &&
+            irohds_gossip_decode(&m, a.data + 4, a.len - 4) == 0) {
+            d->sends_of[m.kind]++;
+            if (m.kind == want) {
+                memcpy(d->to, a.peer, 32);
+                memcpy(d->frame, a.data, a.len);
+                d->frame_len = a.len;
+            }
+        }
+        if (a.type == IROHDS_GOSSIP_ACT_DELIVER) {
+            memcpy(d->content, a.data, a.len);
+            d->content_len = a.len;
+        }
+    }
+}
+
+/* Hand every SEND of a to b and of b to a until both are quiet. */
+static int ferry(irohds_gossip *a, const uint8_t *ida, irohds_gossip *b, const uint8_t *idb,
+                 const uint8_t *topic, uint64_t now, int *ups)
+{
+    int moved = 0;
+    for (int round = 0; round < 20; round++) {
+        int n = 0;
+        irohds_gossip *from[2] = {a, b}, *to[2] = {b, a};
+        const uint8_t *fid[2] = {ida, idb};
+        for (int k = 0; k < 2; k++) {
+            irohds_gossip_action act;
+            uint8_t buf[8][4200];
+            size_t lens[8];
+            int m = 0;
+            while (irohds_gossip_poll(from[k], &act)) {
+                if (act.type == IROHDS_GOSSIP_ACT_NEIGHBOR_UP)
+                    (*ups)++;
+                if (act.type == IROHDS_GOSSIP_ACT_SEND && m < 8) {
+                    memcpy(buf[m], act.data, act.len);
+                    lens[m++] = act.len;
+                }
+            }
+            for (int j = 0; j < m; j++)
+                irohds_gossip_handle_frame(to[k], now, topic, fid[k], buf[j] + 4, lens[j] - 4);
+            n += m;
+        }
+        moved += n;
+        if (!n)
+            return moved;
+    }
+    return -1;
+}
+
+static void test_two_nodes(void)
+{
+    uint8_t ida[32], idb[32], topic[32] = {7};
+    node_id(1, ida);
+    node_id(2, idb);
+    irohds_gossip *a, *b;
+    CHECK(irohds_gossip_init(&a, ida, NULL, SEED) == 0 && irohds_gossip_init(&b, idb, NULL, SEED + 1) == 0,
+          "init");
+    uint8_t pd[] = {0, 1, 0, 127, 0, 0, 1, 0x90, 0x03};
+    CHECK(irohds_gossip_set_peer_data(a, pd, sizeof pd) == 0, "set peer data");
+    CHECK(irohds_gossip_join(b, 0, topic, NULL, 0) == 0, "b waits");
+    irohds_gossip_peer boot = {{0}, NULL, 0};
+    memcpy(boot.id, idb, 32);
+    CHECK(irohds_gossip_join(a, 0, topic, &boot, 1) == 0, "a joins via b");
+    int ups = 0;
+    int moved = ferry(a, ida, b, idb, topic, 1, &ups);
+    CHECK(moved == 3, "join, neighbor request, neighbor reply (%d)", moved);
+    CHECK(ups == 2, "NEIGHBOR_UP on both sides (%d)", ups);
+    uint8_t nb[8][32];
+    CHECK(irohds_gossip_neighbors(a, topic, nb, 8) == 1 && memcmp(nb[0], idb, 32) == 0 &&
+              irohds_gossip_neighbors(b, topic, nb, 8) == 1 && memcmp(nb[0], ida, 32) == 0,
+          "each is the other's neighbour");
+
+    /* a broadcasts: b delivers once; the same frame again is a duplicate
+     * and b prunes a */
+    drained *d = malloc(sizeof *d);
+    CHECK(irohds_gossip_broadcast(a, 2, topic, "hello", 5, IROHDS_GOSSIP_SCOPE_SWARM) == 0,
+          "broadcast");
+    CHECK(irohds_gossip_broadcast(a, 2, topic, "hello", 5, IROHDS_GOSSIP_SCOPE_SWARM) == -EALREADY,
+          "the same content twice is refused");
+    drain(a, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->sends_of[IROHDS_GOSSIP_GOSSIP] == 1 && memcmp(d->to, idb, 32) == 0,
+          "content pushed to the eager neighbour");
+    uint8_t frame[64];
+    size_t flen = d->frame_len;
+    memcpy(frame, d->frame, flen);
+    irohds_gossip_handle_frame(b, 3, topic, ida, frame + 4, flen - 4);
+    drain(b, d, IROHDS_GOSSIP_PRUNE);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 1 && d->content_len == 5 &&
+              memcmp(d->content, "hello", 5) == 0, "b delivers hello");
+    irohds_gossip_handle_frame(b, 4, topic, ida, frame + 4, flen - 4);
+    drain(b, d, IROHDS_GOSSIP_PRUNE);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 0 && d->sends_of[IROHDS_GOSSIP_PRUNE] == 1,
+          "duplicate: no delivery, Prune back");
+    irohds_gossip_stats st;
+    CHECK(irohds_gossip_stats_get(b, topic, &st) == 0 && st.duplicates == 1 && st.delivered == 1,
+          "stats count the duplicate");
+
+    /* b hears an IHave from a for an id it lacks: after graft_timeout_1 (80 ms)
+     * it sends Graft { Some(id) } to a */
+    uint8_t ihave[64], hid[32];
+    irohds_blake3("later", 5, hid);
+    size_t n = 0;
+    ihave[n++] = 1;
+    ihave[n++] = 3;
+    ihave[n++] = 1;
+    memcpy(ihave + n, hid, 32);
+    n += 32;
+    ihave[n++] = 2;
+    CHECK(irohds_gossip_handle_frame(b, 10, topic, ida, ihave, n) == 0, "IHave accepted");
+    CHECK(irohds_gossip_next_deadline(b, 10) == 90, "graft due 80 ms later (%llu)",
+          (unsigned long long)irohds_gossip_next_deadline(b, 10));
+    irohds_gossip_timeout(b, 89);
+    drain(b, d, IROHDS_GOSSIP_GRAFT);
+    CHECK(d->sends_of[IROHDS_GOSSIP_GRAFT] == 0, "no graft before the deadline");
+    irohds_gossip_timeout(b, 90);
+    drain(b, d, IROHDS_GOSSIP_GRAFT);
+    CHECK(d->sends_of[IROHDS_GOSSIP_GRAFT] == 1 && memcmp(d->to, ida, 32) == 0,
+          "Graft sent to the announcer");
+    irohds_gossip_msg *gm = malloc(sizeof *gm);
+    CHECK(irohds_gossip_decode(gm, d->frame + 4, d->frame_len - 4) == 0 && gm->id &&
+              memcmp(gm->id, hid, 32) == 0 && gm->round == 2, "Graft names the id and round");
+    /* a answers a graft for hello from its cache */
+    irohds_gossip_handle_frame(a, 91, topic, idb, d->frame + 4, d->frame_len - 4);
+    drain(a, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->sends_of[IROHDS_GOSSIP_GOSSIP] == 0, "nothing cached for an unknown id");
+    uint8_t graft[64];
+    n = 0;
+    graft[n++] = 1;
+    graft[n++] = 2;
+    graft[n++] = 1;
+    irohds_blake3("hello", 5, graft + n);
+    n += 32;
+    graft[n++] = 0;
+    irohds_gossip_handle_frame(a, 92, topic, idb, graft, n);
+    drain(a, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->sends_of[IROHDS_GOSSIP_GOSSIP] == 1, "Graft answered from the cache");
+
+    /* errors */
+    uint8_t other[32] = {9};
+    CHECK(irohds_gossip_handle_frame(a, 93, other, idb, graft, n) == -ENOENT, "unknown topic");
+    CHECK(irohds_gossip_handle_frame(a, 93, topic, idb, "\x02", 1) == -EPROTO, "bad frame");
+    CHECK(irohds_gossip_stats_get(a, topic, &st) == 0 && st.dropped_invalid == 1,
+          "bad frame counted");
+    char big[5000] = {0};
+    CHECK(irohds_gossip_broadcast(a, 93, topic, big, irohds_gossip_max_content(a) + 1,
+                                  IROHDS_GOSSIP_SCOPE_SWARM) == -EMSGSIZE, "content too big");
+    CHECK(irohds_gossip_broadcast(a, 93, topic, big, irohds_gossip_max_content(a),
+                                  IROHDS_GOSSIP_SCOPE_SWARM) == 0, "max content fits");
+    drain(a, d, IROHDS_GOSSIP_GOSSIP);
+    /* 01 00, id, len 4055 (2 bytes), content, Swarm 00, round 00: 4093 < 4096,
+     * and still < 4096 with a 3-byte round */
+    CHECK(d->frame_len == 4 + 4093, "largest Gossip frame body 4093 (%zu)", d->frame_len - 4);
+
+    /* quit: NEIGHBOR_DOWN, then ShuffleReply, Disconnect (last), DISCONNECT */
+    CHECK(irohds_gossip_quit(a, 100, topic) == 0, "quit");
+    drain(a, d, IROHDS_GOSSIP_DISCONNECT);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_NEIGHBOR_DOWN] == 1 && d->sends_of[IROHDS_GOSSIP_DISCONNECT] == 1 &&
+              d->n[IROHDS_GOSSIP_ACT_DISCONNECT] == 1, "quit disconnects the neighbour");
+    CHECK(irohds_gossip_quit(a, 100, topic) == -ENOENT, "quit twice");
+    CHECK(irohds_gossip_next_deadline(a, 100) == UINT64_MAX, "no topic, no deadline");
+    free(gm);
+    free(d);
+    irohds_gossip_free(a);
+    irohds_gossip_free(b);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "../shared/testdata";
     test_codec(dir);
+    test_two_nodes();
     return check_summary();
 }
