@@ -277,6 +277,7 @@ typedef struct irohds_gossip_stats {
     size_t cached_bytes, missing;
     uint64_t delivered;                 /* DELIVER actions */
     uint64_t duplicates;                /* Gossip received for an id already seen */
+    uint64_t grafts, prunes;            /* tree repairs we asked for */
     uint64_t frames_received, frames_sent;
     uint64_t dropped_invalid;           /* frames that failed to decode */
     uint64_t dropped_budget;            /* frames over a peer's budget */

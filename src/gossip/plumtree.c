@@ -424,6 +424,7 @@ int gossip_pt_broadcast(irohds_gossip *g, gossip_topic *t, const void *content, 
 static void send_prune(irohds_gossip *g, gossip_topic *t, gossip_peer *p)
 {
     p->lazy = true;
+    t->st.prunes++;
     gossip_send(g, t, &p->id, gossip_tx(g, IROHDS_GOSSIP_PRUNE));
 }
 
@@ -433,6 +434,7 @@ static void send_graft(irohds_gossip *g, gossip_topic *t, const gossip_id *to, c
     irohds_gossip_msg *m = gossip_tx(g, IROHDS_GOSSIP_GRAFT);
     m->id = id;
     m->round = round;
+    t->st.grafts++;
     gossip_send(g, t, to, m);
 }
 
