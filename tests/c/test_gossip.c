@@ -374,6 +374,31 @@ static void test_addr_info(void)
           "trailing byte");
 }
 
+/* The worked examples of docs/gossip.md, through the frame reader. */
+static void test_doc_examples(void)
+{
+    irohds_gossip_frame_reader *r = malloc(sizeof *r);
+    irohds_gossip_frame_reader_init(r, 0);
+    uint8_t in[128];
+    size_t n = unhex(HEX("0000000d" "00" "00" "01" "09" "0001000a000001a01f",
+                         "0000002a" "01" "00", hello_hash_hex, "0568656c6c6f" "0003"),
+                     in, sizeof in);
+    const uint8_t *f;
+    size_t fl;
+    ssize_t k = irohds_gossip_frame_reader_feed(r, in, n, &f, &fl);
+    CHECK(k == 17 && f && irohds_gossip_decode(M, f, fl) == 0 && M->kind == IROHDS_GOSSIP_JOIN,
+          "doc: Join frame");
+    irohds_gossip_addr_info a;
+    CHECK(irohds_gossip_addr_info_decode(&a, M->peer.data.ptr, M->peer.data.len) == 0 &&
+              !a.relay_url && a.n_addrs == 1 && memcmp(a.addrs[0].ip, "\x0a\0\0\x01", 4) == 0 &&
+              a.addrs[0].port == 4000, "doc: its PeerData is AddrInfo 10.0.0.1:4000");
+    k = irohds_gossip_frame_reader_feed(r, in + 17, n - 17, &f, &fl);
+    CHECK(k == 46 && f && irohds_gossip_decode(M, f, fl) == 0 &&
+              M->kind == IROHDS_GOSSIP_GOSSIP && M->round == 3 && M->content_len == 5,
+          "doc: Gossip frame, round 3");
+    free(r);
+}
+
 static void test_codec(const char *dir)
 {
     unhex(ID_A, id_a, 32);
@@ -387,6 +412,7 @@ static void test_codec(const char *dir)
     test_encode_bounds();
     test_frame_reader();
     test_addr_info();
+    test_doc_examples();
     free(M);
 }
 
