@@ -515,9 +515,10 @@ void gossip_hv_quit(irohds_gossip *g, gossip_topic *t)
 {
     for (size_t i = 0; i < t->n_slots; i++) {
         gossip_peer *p = &t->peers[i];
-        if (p->pending && p->view == GOSSIP_FREE)
+        bool asked_only = p->pending && p->view == GOSSIP_FREE;
+        p->pending = false; /* the records go with the topic (gossip_hv_free) */
+        if (asked_only)
             gossip_disconnect(g, t, &p->id);
-        p->pending = false;
     }
     for (size_t i = 0; i < t->n_slots; i++) {
         gossip_peer *p = &t->peers[i];

@@ -1050,7 +1050,7 @@ static bool sim_overlay_ok(sim *s, int t, int *max_view)
         size_t n = sim_neighbors(s, i, t, nb);
         *max_view = (int)n > *max_view ? (int)n : *max_view;
         for (size_t k = 0; k < n; k++)
-            if (s->node[nb[k]].alive)
+            if (s->node[nb[k]].alive && s->node[nb[k]].member[t])
                 adj[i][nb[k]] = adj[nb[k]][i] = 1;
     }
     int reached = 0;
@@ -1241,6 +1241,8 @@ static void sim_scenario(uint64_t seed, double loss)
     /* three shuffle rounds (60 s apart) fill the passive views the repair
      * draws on */
     sim_run_until(s, s->now + 180000);
+    CHECK(sim_overlay_ok(s, 0, &max_view), "%s: before crashes topic a still connected (max %d)",
+          tag, max_view);
     if (getenv("SIM_DEBUG"))
         for (int i = 0; i < SIM_N; i++) {
             irohds_gossip_stats st;
@@ -1280,6 +1282,24 @@ static void sim_scenario(uint64_t seed, double loss)
     CHECK(s->bad_peer_data == 0, "%s: PEER_DATA always the peer's own AddrInfo (%d)", tag,
           s->bad_peer_data);
     CHECK(s->budget == 0, "%s: no honest frame over budget (%d)", tag, s->budget);
+
+    /* four members leave topic a gracefully: the rest stay connected and
+     * keep delivering; the leavers get nothing more */
+    for (int left = 0; left < 4;) {
+        int i = sim_random_member(s, 0);
+        irohds_gossip_quit(s->node[i].g, s->now, s->topic[0]);
+        s->node[i].member[0] = false;
+        sim_drain(s, i);
+        left++;
+    }
+    sim_run_until(s, s->now + 5000);
+    CHECK(sim_overlay_ok(s, 0, &max_view), "%s: after leaves topic a connected (max %d)", tag,
+          max_view);
+    for (int k = 36; k < 42; k++)
+        sim_broadcast(s, 0, k, 500);
+    sim_run_until(s, s->now + 3000);
+    CHECK(sim_check_delivery(s, 0, 36, 42) == 0, "%s: after leaves each broadcast delivered once "
+          "at every member, never at a leaver (%d misses)", tag, sim_check_delivery(s, 0, 36, 42));
     sim_free(s);
     free(s);
 }
