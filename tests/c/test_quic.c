@@ -107,6 +107,7 @@ typedef struct side {
     bool keep;          /* keep received bytes */
     bool refuse;        /* close connections in accepted */
     bool free_in_cb;    /* free the endpoint from the closed callback */
+    bool multi;         /* many connections share it: stream ids repeat */
     srec streams[MAX_STREAMS];
     size_t nstreams;
     uint64_t bytes;     /* stream bytes received */
@@ -142,9 +143,11 @@ static void side_reset(side *s)
     memset(s, 0, sizeof *s);
 }
 
+/* A connection with a side of its own as user pointer reports there. */
 static side *side_of(irohds_net_conn *c)
 {
-    return irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    side *s = irohds_net_conn_user_ptr(c);
+    return s ? s : irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
 }
 
 /* ------------------------------------------------------------- callbacks */
@@ -213,7 +216,7 @@ static void on_stream_closed(irohds_net_conn *c, int64_t sid, void *sptr, int er
 {
     (void)sptr;
     srec *r = rec(side_of(c), sid);
-    CHECK(!r->closed, "stream %lld closed twice", (long long)sid);
+    CHECK(!r->closed || side_of(c)->multi, "stream %lld closed twice", (long long)sid);
     r->closed = true;
     r->closed_err = err;
     r->closed_code = code;
@@ -488,6 +491,342 @@ static void test_wrong_id(void)
     pair_down(&p);
 }
 
+static int64_t open_write(irohds_net_conn *c, bool bidi, const void *data, size_t len, bool fin)
+{
+    int64_t sid = -1;
+    int r = irohds_net_stream_open(c, bidi, NULL, &sid);
+    CHECK(r == 0, "stream_open: %s", strerror(-r));
+    if (r == 0) {
+        ssize_t n = irohds_net_stream_write(c, sid, data, len, fin);
+        CHECK(n == (ssize_t)len, "write %zd of %zu", n, len);
+    }
+    return sid;
+}
+
+typedef struct wait_stream {
+    side *s;
+    int64_t sid;
+} wait_stream;
+
+static bool stream_fin(void *arg)
+{
+    wait_stream *w = arg;
+    return rec(w->s, w->sid)->fin;
+}
+
+static bool stream_closed(void *arg)
+{
+    wait_stream *w = arg;
+    return rec(w->s, w->sid)->closed;
+}
+
+static void test_echo(const char *host)
+{
+    pair p;
+    if (!pair_up(&p, host, NULL, NULL)) {
+        pair_down(&p);
+        return;
+    }
+    p.srv.echo = p.srv.keep = p.cli.keep = true;
+    static const char msg[] = "hello, quic";
+    int64_t sid = open_write(p.cli.conn, true, msg, sizeof msg - 1, true);
+    wait_stream w = {&p.cli, sid};
+    CHECK(run_until(&p.loop, stream_fin, &w, 3000), "%s: echo came back", host);
+    srec *r = rec(&p.cli, sid);
+    CHECK(r->len == sizeof msg - 1 && memcmp(r->buf, msg, r->len) == 0, "%s: echo bytes", host);
+    CHECK(rec(&p.srv, sid)->opened && rec(&p.srv, sid)->fin, "%s: server saw open and fin", host);
+    CHECK(run_until(&p.loop, stream_closed, &w, 3000), "%s: stream closed", host);
+    CHECK(r->closed_err == 0, "%s: stream closed cleanly (%d)", host, r->closed_err);
+    wait_stream ws = {&p.srv, sid};
+    CHECK(run_until(&p.loop, stream_closed, &ws, 3000) && rec(&p.srv, sid)->closed_err == 0,
+          "%s: server stream closed cleanly", host);
+    CHECK(irohds_net_stream_write(p.cli.conn, sid, "x", 1, false) == -ENOENT, "closed stream");
+    irohds_net_conn_info info;
+    irohds_net_conn_info_get(p.cli.conn, &info);
+    struct sockaddr_storage want = addr_of(p.srv.ep, host);
+    CHECK(info.remote_addr.ss_family == want.ss_family &&
+              memcmp(&info.remote_addr, &want, want.ss_family == AF_INET
+                                                       ? sizeof(struct sockaddr_in)
+                                                       : sizeof(struct sockaddr_in6)) == 0,
+          "%s: remote address", host);
+    CHECK(info.srtt_us > 0 && info.srtt_us < 50000 && info.cwnd > 0, "%s: rtt %llu us", host,
+          (unsigned long long)info.srtt_us);
+    CHECK(info.stream_bytes_sent == sizeof msg - 1 && info.stream_bytes_recv == sizeof msg - 1,
+          "%s: stream byte counts", host);
+    pair_down(&p);
+}
+
+static void test_uni(void)
+{
+    pair p;
+    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+        pair_down(&p);
+        return;
+    }
+    p.srv.keep = p.cli.keep = true;
+    size_t len = 300000;
+    uint8_t *data = malloc(len);
+    randombytes_buf(data, len);
+    int64_t sid = open_write(p.cli.conn, false, data, len, true);
+    CHECK((sid & 3) == 2, "client uni id %lld", (long long)sid);
+    wait_stream w = {&p.srv, sid};
+    CHECK(run_until(&p.loop, stream_fin, &w, 3000), "uni arrived");
+    srec *r = rec(&p.srv, sid);
+    CHECK(r->len == len && memcmp(r->buf, data, len) == 0, "uni bytes");
+    CHECK(irohds_net_stream_write(p.srv.conn, sid, "x", 1, false) == -EINVAL, "peer's uni");
+    int64_t back = open_write(p.srv.conn, false, "back", 4, true);
+    CHECK((back & 3) == 3, "server uni id %lld", (long long)back);
+    wait_stream wb = {&p.cli, back};
+    CHECK(run_until(&p.loop, stream_fin, &wb, 3000) && rec(&p.cli, back)->len == 4, "uni back");
+    free(data);
+    pair_down(&p);
+}
+
+static bool all_fin(void *arg)
+{
+    side *s = arg;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nstreams; i++)
+        n += s->streams[i].fin;
+    return n == 100;
+}
+
+static void test_many_streams(void)
+{
+    pair p;
+    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+        pair_down(&p);
+        return;
+    }
+    p.srv.echo = p.cli.keep = true;
+    uint8_t buf[10000];
+    int64_t sids[100];
+    for (int i = 0; i < 100; i++) {
+        memset(buf, i, sizeof buf);
+        sids[i] = open_write(p.cli.conn, true, buf, sizeof buf, true);
+    }
+    CHECK(run_until(&p.loop, all_fin, &p.cli, 10000), "100 streams echoed");
+    int good = 0;
+    for (int i = 0; i < 100; i++) {
+        srec *r = rec(&p.cli, sids[i]);
+        memset(buf, i, sizeof buf);
+        good += r->len == sizeof buf && memcmp(r->buf, buf, sizeof buf) == 0;
+    }
+    CHECK(good == 100, "%d of 100 streams intact", good);
+    pair_down(&p);
+}
+
+/* 50 connections from 5 endpoints (10 each) to one server, all at once. */
+#define NCONN 50
+
+typedef struct many {
+    side conns[NCONN];
+    int64_t sids[NCONN];
+    int done;
+} many;
+
+static bool many_done(void *arg)
+{
+    many *m = arg;
+    int n = 0;
+    for (int i = 0; i < NCONN; i++)
+        n += m->conns[i].closed || (m->conns[i].connected && rec(&m->conns[i], 0)->fin);
+    return n == NCONN;
+}
+
+static bool many_connected(void *arg)
+{
+    many *m = arg;
+    int n = 0;
+    for (int i = 0; i < NCONN; i++)
+        n += m->conns[i].connected || m->conns[i].closed;
+    return n == NCONN;
+}
+
+static void test_many_conns(void)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    static many m;
+    static side srv, cli[5];
+    memset(&m, 0, sizeof m);
+    memset(&srv, 0, sizeof srv);
+    memset(cli, 0, sizeof cli);
+    srv.name = "server";
+    srv.echo = srv.multi = true;
+    key ks = key_from_seed(0);
+    endpoint(&loop, &srv, &ks, "127.0.0.1:0", NULL);
+    struct sockaddr_storage to = addr_of(srv.ep, "127.0.0.1");
+    irohds_net_conn *conns[NCONN];
+    for (int e = 0; e < 5; e++) {
+        key k = key_random();
+        cli[e].name = "client";
+        endpoint(&loop, &cli[e], &k, "127.0.0.1:0", NULL);
+        for (int i = 0; i < 10; i++) {
+            side *cs = &m.conns[e * 10 + i];
+            cs->name = "conn";
+            cs->keep = true;
+            int r = irohds_net_connect(cli[e].ep, ks.pk, (struct sockaddr *)&to, ALPN_BYTES, 0, cs,
+                                       &conns[e * 10 + i]);
+            CHECK(r == 0, "connect %d: %s", e * 10 + i, strerror(-r));
+        }
+    }
+    CHECK(run_until(&loop, many_connected, &m, 10000), "50 handshakes");
+    uint8_t buf[65536];
+    for (int i = 0; i < NCONN; i++) {
+        memset(buf, i, sizeof buf);
+        if (m.conns[i].connected)
+            open_write(conns[i], true, buf, sizeof buf, true);
+    }
+    irohds_net_endpoint_stats st;
+    irohds_net_endpoint_stats_get(srv.ep, &st);
+    CHECK(st.conns == NCONN && srv.accepted == NCONN, "server has %u (%d accepted)", st.conns,
+          srv.accepted);
+    CHECK(run_until(&loop, many_done, &m, 10000), "50 echoes");
+    int good = 0;
+    for (int i = 0; i < NCONN; i++) {
+        srec *r = rec(&m.conns[i], 0);
+        memset(buf, i, sizeof buf);
+        good += m.conns[i].closed == 0 && r->len == sizeof buf && memcmp(r->buf, buf, r->len) == 0;
+        side_reset(&m.conns[i]);
+    }
+    CHECK(good == NCONN, "%d of 50 connections echoed intact", good);
+    for (int e = 0; e < 5; e++) {
+        irohds_net_endpoint_free(cli[e].ep);
+        side_reset(&cli[e]);
+    }
+    irohds_net_endpoint_free(srv.ep);
+    loop_done(&loop);
+    side_reset(&srv);
+}
+
+static void test_alpn_refused(void)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.srv.name = "server";
+    p.cli.name = "client";
+    p.ks = key_from_seed(0);
+    p.kc = key_from_seed(0x2a);
+    endpoint(&p.loop, &p.srv, &p.ks, "127.0.0.1:0", NULL);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", NULL);
+    struct sockaddr_storage to = addr_of(p.srv.ep, "127.0.0.1");
+    irohds_net_conn *c;
+    CHECK(irohds_net_connect(p.cli.ep, p.ks.pk, (struct sockaddr *)&to, "/not-served/1", 0, NULL,
+                             &c) == 0, "connect");
+    CHECK(run_until(&p.loop, cli_closed, &p, 3000), "unknown alpn: closed");
+    CHECK(p.cli.why.err == -ENOPROTOOPT && p.cli.why.remote, "err %d remote %d (%s)",
+          p.cli.why.err, p.cli.why.remote, p.cli.why.reason);
+    CHECK(p.srv.accepted == 0 && p.cli.connected == 0, "not accepted");
+    CHECK(irohds_net_connect(p.cli.ep, p.ks.pk, (struct sockaddr *)&to, "", 0, NULL, &c) == -EINVAL,
+          "empty alpn");
+    pair_down(&p);
+}
+
+static bool both_closed(void *arg)
+{
+    pair *p = arg;
+    return p->srv.closed > 0 && p->cli.closed > 0;
+}
+
+static void test_close_codes(void)
+{
+    pair p;
+    if (pair_up(&p, "127.0.0.1", NULL, NULL)) {
+        irohds_net_conn *c = p.cli.conn;
+        CHECK(irohds_net_conn_close(c, 42, "bye now") == 0, "close");
+        CHECK(irohds_net_conn_close(c, 43, "again") == -ENOTCONN, "close twice");
+        CHECK(p.cli.closed == 0, "no closed callback from inside close");
+        CHECK(run_until(&p.loop, both_closed, &p, 3000), "both closed");
+        CHECK(p.cli.why.err == 0 && !p.cli.why.remote && p.cli.why.app_code &&
+                  p.cli.why.code == 42, "client's own close");
+        CHECK(p.srv.why.err == 0 && p.srv.why.remote && p.srv.why.app_code &&
+                  p.srv.why.code == 42 && strcmp(p.srv.why.reason, "bye now") == 0,
+              "server got code %llu reason '%s'", (unsigned long long)p.srv.why.code,
+              p.srv.why.reason);
+        CHECK(p.cli.closed == 1 && p.srv.closed == 1, "once each");
+    }
+    pair_down(&p);
+    /* Refused in the accepted callback. */
+    irohds_net_config scfg = {0};
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.srv.name = "server";
+    p.cli.name = "client";
+    p.srv.refuse = true;
+    p.ks = key_from_seed(0);
+    p.kc = key_from_seed(0x2a);
+    endpoint(&p.loop, &p.srv, &p.ks, "127.0.0.1:0", &scfg);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", NULL);
+    struct sockaddr_storage to = addr_of(p.srv.ep, "127.0.0.1");
+    irohds_net_conn *c;
+    irohds_net_connect(p.cli.ep, p.ks.pk, (struct sockaddr *)&to, ALPN_BYTES, 0, NULL, &c);
+    CHECK(run_until(&p.loop, cli_closed, &p, 3000), "refused: client closed");
+    CHECK(p.cli.why.remote && p.cli.why.code == 7 && strcmp(p.cli.why.reason, "not today") == 0,
+          "refusal code %llu '%s'", (unsigned long long)p.cli.why.code, p.cli.why.reason);
+    CHECK(p.srv.closed == 1 && p.srv.why.err == 0 && !p.srv.why.remote, "server closed once");
+    pair_down(&p);
+}
+
+static void test_idle(void)
+{
+    irohds_net_config cfg = {.idle_timeout_ms = 200};
+    pair p;
+    if (pair_up(&p, "127.0.0.1", &cfg, &cfg)) {
+        uint64_t t0 = uv_now(&p.loop);
+        CHECK(run_until(&p.loop, both_closed, &p, 3000), "idle timeout fired");
+        uint64_t dt = uv_now(&p.loop) - t0;
+        CHECK(dt >= 150 && dt < 1500, "after %llu ms", (unsigned long long)dt);
+        CHECK(p.cli.why.err == -ETIMEDOUT && p.srv.why.err == -ETIMEDOUT, "ETIMEDOUT (%s/%s)",
+              p.cli.why.reason, p.srv.why.reason);
+    }
+    pair_down(&p);
+    /* Keep-alive keeps it up. */
+    irohds_net_config kcfg = {.idle_timeout_ms = 200, .keep_alive_ms = 50};
+    if (pair_up(&p, "127.0.0.1", &cfg, &kcfg)) {
+        run_for(&p.loop, 800);
+        CHECK(p.cli.closed == 0 && p.srv.closed == 0, "keep-alive: still up");
+        CHECK(irohds_net_conn_set_keep_alive(p.cli.conn, 0) == 0, "keep-alive off");
+        CHECK(run_until(&p.loop, both_closed, &p, 3000), "then idle");
+    }
+    pair_down(&p);
+}
+
+static void test_dead_port(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.cli.name = "client";
+    p.kc = key_from_seed(0x2a);
+    irohds_net_config cfg = {.handshake_timeout_ms = 300};
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", &cfg);
+    key k = key_from_seed(0);
+    irohds_net_conn *c;
+    uint64_t t0 = uv_now(&p.loop);
+    CHECK(irohds_net_connect(p.cli.ep, k.pk, (struct sockaddr *)&a, ALPN_BYTES, 0, NULL, &c) == 0,
+          "connect");
+    CHECK(run_until(&p.loop, cli_closed, &p, 3000), "dead port: closed");
+    uint64_t dt = uv_now(&p.loop) - t0;
+    CHECK(p.cli.why.err == -ETIMEDOUT && strstr(p.cli.why.reason, "handshake"), "err %d %s",
+          p.cli.why.err, p.cli.why.reason);
+    CHECK(dt >= 250 && dt < 1500, "after %llu ms", (unsigned long long)dt);
+    CHECK(p.cli.closed == 1, "closed once");
+    irohds_net_endpoint_stats st;
+    irohds_net_endpoint_stats_get(p.cli.ep, &st);
+    CHECK(st.conns == 0, "no connection left");
+    irohds_net_endpoint_free(p.cli.ep);
+    loop_done(&p.loop);
+    side_reset(&p.cli);
+}
+
 /* Entry */
 
 int main(int argc, char **argv)
@@ -499,6 +838,15 @@ int main(int argc, char **argv)
     test_vectors();
     test_handshake();
     test_wrong_id();
+    test_echo("127.0.0.1");
+    test_echo("::1");
+    test_uni();
+    test_many_streams();
+    test_many_conns();
+    test_alpn_refused();
+    test_close_codes();
+    test_idle();
+    test_dead_port();
     return check_summary();
 }
 
