@@ -80,6 +80,27 @@ static void forget_cid(irohds_net_conn *c, const ngtcp2_cid *cid)
     }
 }
 
+/* Stateless reset tokens of the peer's ids we use: a reset arrives with an
+ * id we cannot route, so the endpoint finds the connection by its token. */
+static void watch_token(irohds_net_conn *c, const uint8_t *token)
+{
+    if (c->ntokens == NET_MAX_TOKENS ||
+        net_cidmap_put(&c->ep->tokens, token, NGTCP2_STATELESS_RESET_TOKENLEN, c) != 0)
+        return;
+    memcpy(c->tokens[c->ntokens++], token, NGTCP2_STATELESS_RESET_TOKENLEN);
+}
+
+static void unwatch_token(irohds_net_conn *c, const uint8_t *token)
+{
+    for (size_t i = 0; i < c->ntokens; i++) {
+        if (memcmp(c->tokens[i], token, NGTCP2_STATELESS_RESET_TOKENLEN) == 0) {
+            net_cidmap_del(&c->ep->tokens, token, NGTCP2_STATELESS_RESET_TOKENLEN);
+            memcpy(c->tokens[i], c->tokens[--c->ntokens], NGTCP2_STATELESS_RESET_TOKENLEN);
+            return;
+        }
+    }
+}
+
 /* ------------------------------------------------------ ngtcp2 callbacks */
 
 static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref)
@@ -261,6 +282,19 @@ static int on_extend_max_stream_data(ngtcp2_conn *qc, int64_t sid, uint64_t max_
     return 0;
 }
 
+static int on_dcid_status(ngtcp2_conn *qc, int type, uint64_t seq, const ngtcp2_cid *cid,
+                          const uint8_t *token, void *user)
+{
+    (void)qc;
+    (void)seq;
+    (void)cid;
+    if (token && type == NGTCP2_CONNECTION_ID_STATUS_TYPE_ACTIVATE)
+        watch_token(user, token);
+    else if (token)
+        unwatch_token(user, token);
+    return 0;
+}
+
 static int on_stateless_reset(ngtcp2_conn *qc, const ngtcp2_pkt_stateless_reset *sr, void *user)
 {
     (void)qc;
@@ -289,6 +323,7 @@ static const ngtcp2_callbacks CALLBACKS = {
     .update_key = ngtcp2_crypto_update_key_cb,
     .stream_reset = on_stream_reset,
     .extend_max_stream_data = on_extend_max_stream_data,
+    .dcid_status = on_dcid_status,
     .delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb,
     .delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb,
     .get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb,
@@ -360,6 +395,8 @@ static void conn_discard(irohds_net_conn *c)
 {
     while (c->ncids)
         forget_cid(c, &c->cids[0]);
+    while (c->ntokens)
+        unwatch_token(c, c->tokens[0]);
     if (c->odcid.datalen)
         net_cidmap_del(&c->ep->cids, c->odcid.data, c->odcid.datalen);
     if (c->qc)
@@ -625,6 +662,14 @@ static void do_requested_close(irohds_net_conn *c)
     close_with(c, &cc, &why);
 }
 
+void net_conn_stateless_reset(irohds_net_conn *c)
+{
+    if (!net_conn_live(c))
+        return;
+    c->got_reset = true;
+    drain(c);
+}
+
 void net_conn_cancel(irohds_net_conn *c)
 {
     if (net_conn_live(c)) {
@@ -659,6 +704,8 @@ void net_conn_delete(irohds_net_conn *c)
     net_streams_abort_all(c);
     while (c->ncids)
         forget_cid(c, &c->cids[0]);
+    while (c->ntokens)
+        unwatch_token(c, c->tokens[0]);
     if (c->odcid.datalen)
         net_cidmap_del(&ep->cids, c->odcid.data, c->odcid.datalen);
     net_ep_unlink(ep, c);

@@ -398,6 +398,10 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
         net_conn_read(c, data, len, from, fromlen, net_now());
     } else if (vc.version) {
         accept_initial(ep, data, len, from, fromlen, net_now());
+    } else if (len >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1 &&
+               (c = net_cidmap_get(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
+                                   NGTCP2_STATELESS_RESET_TOKENLEN)) != NULL) {
+        net_conn_stateless_reset(c);
     } else {
         ep->rx_dropped++;
         send_stateless_reset(ep, &vc, len, from, fromlen);
@@ -554,6 +558,8 @@ int irohds_net_endpoint_init(uv_loop_t *loop, const irohds_net_config *cfg,
     if (r == 0)
         r = net_cidmap_init(&ep->cids);
     if (r == 0)
+        r = net_cidmap_init(&ep->tokens);
+    if (r == 0)
         r = open_socket(ep);
     ep->cfg.listen = NULL;
     if (r == 0)
@@ -579,6 +585,8 @@ static void free_now(irohds_net_endpoint *ep)
     net_tls_free(&ep->tls);
     if (ep->cids.buckets)
         net_cidmap_free(&ep->cids);
+    if (ep->tokens.buckets)
+        net_cidmap_free(&ep->tokens);
     net_pool_free(&ep->pool);
     for (size_t i = 0; i < ep->n_alpns; i++)
         free(ep->alpns[i].data);

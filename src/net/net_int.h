@@ -19,6 +19,7 @@
 
 #define NET_SCID_LEN 16             /* length of every connection id we issue */
 #define NET_MAX_CIDS 8              /* ids of ours a connection has at once */
+#define NET_MAX_TOKENS 8            /* the peer's reset tokens we watch for */
 #define NET_CHUNK_SIZE (64 * 1024)  /* send buffers and held reads */
 #define NET_POOL_MAX 256            /* spare chunks an endpoint keeps (16 MiB) */
 
@@ -243,6 +244,8 @@ struct irohds_net_conn {
     ngtcp2_cid cids[NET_MAX_CIDS];   /* ours, in the endpoint's cid map */
     size_t ncids;
     ngtcp2_cid odcid;                /* server: the client's first DCID, also mapped */
+    uint8_t tokens[NET_MAX_TOKENS][NGTCP2_STATELESS_RESET_TOKENLEN]; /* in ep->tokens */
+    size_t ntokens;
     net_stream **streams;            /* table by id */
     size_t nbuckets, nstreams;
     net_stream *sendq_head, *sendq_tail;
@@ -271,6 +274,8 @@ void net_conn_service(irohds_net_conn *c);
  * connection has more to send right now, 0 if not, -EAGAIN if the socket
  * is full. */
 int net_conn_write(irohds_net_conn *c, uint64_t now);
+/* A stateless reset with one of this connection's tokens arrived. */
+void net_conn_stateless_reset(irohds_net_conn *c);
 /* Close with code 0 and report -ECANCELED (the endpoint is going away). */
 void net_conn_cancel(irohds_net_conn *c);
 /* Release everything, now; memory goes when the timer handle has closed. */
@@ -302,6 +307,7 @@ struct irohds_net_endpoint {
     uint8_t reset_secret[32];   /* stateless reset tokens: from the node key */
     net_tls tls;
     net_cidmap cids;
+    net_cidmap tokens;          /* peers' stateless reset tokens -> connection */
     net_pool pool;
     irohds_net_conn *conns;
     uint32_t nconns;            /* live ones */
