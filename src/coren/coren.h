@@ -35,7 +35,7 @@
 
 /* ---------------------------------------------------------------- probe */
 
-#define IROHDS_COREN_REF_CPU_OPS 3.5e9 /* ops/s for figure 1.0 (see above) */
+#define IROHDS_COREN_REF_CPU_OPS 5.6e9 /* ops/s for figure 1.0 (see above) */
 #define IROHDS_COREN_PROBE_MAX_AGE_US (30LL * 86400 * 1000000)
 
 typedef struct irohds_coren_probe {
@@ -43,7 +43,7 @@ typedef struct irohds_coren_probe {
     unsigned cores_online;  /* sysconf(_SC_NPROCESSORS_ONLN) */
     unsigned cores_usable;  /* in this process's CPU affinity mask */
     double cpu_ops;         /* single-thread benchmark, ops/s */
-    double mem_bw;          /* memcpy of a buffer larger than the LLC, bytes/s */
+    double mem_bw;          /* memcpy between buffers larger than the LLC, bytes/s */
     double disk_write_bw;   /* write + fdatasync in the data dir, bytes/s (0: failed) */
     double disk_read_bw;    /* read back after dropping the cache, bytes/s (0: failed) */
     uint64_t ram_bytes;     /* physical memory */

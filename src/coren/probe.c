@@ -4,21 +4,22 @@
  * its first start; then it is cached (cache.c) and reused for 30 days.
  *
  *   CPU     one thread, ~60 ms: a loop of dependent integer (xorshift,
- *           multiply) and floating-point (multiply-add, conversion) steps
- *           with a data-dependent branch.  Each step needs the one before,
- *           so no compiler can vectorize or fold it away and the speed it
- *           shows is that of one core running serial code, like an
- *           interpreter.  Timed in slices; the best slice counts (the others
+ *           multiply) and floating-point (multiply, add) steps.  Each step
+ *           needs the one before, so no compiler can vectorize or fold it
+ *           away and the speed it shows is that of one core running serial
+ *           code, like an interpreter, whichever compiler built it.  Timed
+ *           in slices; the best slice counts (the others
  *           lost time to preemption, not to the machine being slow).  This
  *           file is built with -O2 whatever the build type (meson.build):
  *           an -O0 build must not make the machine look three times slower.
- *   memory  memcpy between two buffers of twice the last-level cache (at
- *           least 32 MiB, at most 128 MiB), best of three; touched first so
+ *   memory  memcpy between two buffers each the size of the last-level
+ *           cache (so the pair does not fit it; at least 16 MiB, at most
+ *           64 MiB or 1/16 of RAM), best of three; faulted in beforehand so
  *           page faults are not counted.
  *   disk    a temporary file beside the cache, unlinked at once so nothing
- *           is left even if we are killed: 8 MiB writes each followed by
- *           fdatasync, up to 64 MiB or 250 ms; then the pages are dropped
- *           (posix_fadvise) and read back, up to 150 ms.  Where the page
+ *           is left even if we are killed: 4 MiB writes each followed by
+ *           fdatasync, up to 64 MiB or 150 ms; then the pages are dropped
+ *           (posix_fadvise) and read back, up to 100 ms.  Where the page
  *           cache cannot be dropped (tmpfs) the read figure is memory speed.
  *   facts   cores (online, and usable under our affinity mask), RAM, CPU
  *           model (/proc/cpuinfo), GPUs (device nodes and DRM PCI vendors).
@@ -28,6 +29,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,24 +62,39 @@ static int read_small(const char *path, char *buf, size_t cap)
 
 /* ------------------------------------------------------------------ CPU */
 
-#define CPU_OPS_PER_ITER 16 /* nominal operations in one kernel iteration */
+#define CPU_OPS_PER_ITER 14 /* operations in one kernel iteration, counted below */
 #define CPU_SLICE_ITERS 65536
 #define CPU_BUDGET_NS 60000000ull
 
 static volatile uint64_t sink_u;
 static volatile double sink_d;
 
+/*
+ * Two dependent chains, integer (xorshift and a multiply: 9 cycles of
+ * latency on current cores) and floating point (multiply, add: 6-8), and
+ * nothing a compiler may do differently: no branch (gcc and clang choose
+ * differently between a jump and a conditional move, which once made one
+ * machine score 2.3x apart), no int-to-double conversion (its false
+ * register dependency is handled differently), no vectorizable loop.  The
+ * integer chain is the longer, so the loop runs at its latency, not at
+ * however well the front end digests one compiler's instruction mix; the
+ * score is mostly clock speed, which is what single-threaded interpreted
+ * code mostly follows.
+ */
 static void cpu_kernel(uint64_t iters, uint64_t seed)
 {
     uint64_t x = seed | 1, acc = 0;
     double f = 1.0;
     for (uint64_t i = 0; i < iters; i++) {
-        x ^= x << 13;
+        x ^= x << 13; /* 7: xorshift64 and an odd multiply, the integer chain */
         x ^= x >> 7;
         x ^= x << 17;
-        acc += x * 0x2545f4914f6cdd1dull;
-        f = f * 0.9999999 + (double)(x >> 11) * 0x1p-53;
-        acc += (x & 64) ? i : f > 0.5;
+        x *= 0x2545f4914f6cdd1dull;
+        acc += x;                                          /* 1 */
+        uint64_t bits = 0x3ff0000000000000ull | (x >> 12); /* 2: a double in [1, 2) */
+        double d;
+        memcpy(&d, &bits, sizeof d);   /* 1 */
+        f = f * 0.9999999 + (d - 1.0); /* 3: the floating-point chain */
     }
     sink_u = acc;
     sink_d = f;
@@ -100,8 +117,8 @@ static double measure_cpu(void)
 
 /* --------------------------------------------------------------- memory */
 
-#define MEM_MIN (32u << 20)
-#define MEM_MAX (128u << 20)
+#define MEM_MIN (16u << 20)
+#define MEM_MAX (64u << 20)
 
 /* "32768K" / "32M" / "1024" -> bytes */
 static uint64_t parse_cache_size(const char *s)
@@ -134,21 +151,27 @@ static uint64_t llc_bytes(void)
     return best;
 }
 
-static int measure_mem(double *bw)
+/* Anonymous memory faulted in by the kernel in one go (MAP_POPULATE), far
+ * cheaper than a fault per page from memset, which is most of the time
+ * this phase would otherwise take on a VM. */
+static char *populated(uint64_t size)
 {
-    uint64_t size = 2 * llc_bytes();
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                   -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static int measure_mem(uint64_t ram, double *bw)
+{
+    uint64_t size = llc_bytes();
     size = size < MEM_MIN ? MEM_MIN : size > MEM_MAX ? MEM_MAX : size;
-    char *src = malloc(size), *dst = malloc(size);
-    if (!src || !dst) {
-        free(src);
-        free(dst);
-        return -ENOMEM;
-    }
-    memset(src, 1, size);
-    memset(dst, 2, size);
+    if (ram && size > ram / 16)
+        size = ram / 16; /* a small machine: do not push it into swap */
+    char *src = populated(size), *dst = populated(size);
+    int rc = src && dst ? 0 : -ENOMEM;
     double best = 0;
-    for (int round = 0; round < 3; round++) {
-        src[round] = (char)round; /* a different copy each time */
+    for (int round = 0; rc == 0 && round < 3; round++) {
+        src[round] = (char)(round + 1); /* a different copy each time */
         uint64_t t0 = irohds_monotonic_ns();
         memcpy(dst, src, size);
         uint64_t dt = irohds_monotonic_ns() - t0;
@@ -157,18 +180,20 @@ static int measure_mem(double *bw)
         if (rate > best)
             best = rate;
     }
-    free(src);
-    free(dst);
+    if (src)
+        munmap(src, size);
+    if (dst)
+        munmap(dst, size);
     *bw = best;
-    return 0;
+    return rc;
 }
 
 /* ----------------------------------------------------------------- disk */
 
-#define DISK_CHUNK (8u << 20)
+#define DISK_CHUNK (4u << 20)
 #define DISK_MAX (64u << 20)
-#define DISK_WRITE_NS 250000000ull
-#define DISK_READ_NS 150000000ull
+#define DISK_WRITE_NS 150000000ull
+#define DISK_READ_NS 100000000ull
 
 static uint64_t disk_write(int fd, char *buf, double *bw)
 {
@@ -364,7 +389,7 @@ int irohds_coren_probe_measure(irohds_coren_probe *p, const char *scratch_dir, i
     p->ram_bytes = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
     irohds_coren_detect_gpu("/", p->gpu, sizeof p->gpu);
     p->cpu_ops = measure_cpu();
-    int rc = measure_mem(&p->mem_bw);
+    int rc = measure_mem(p->ram_bytes, &p->mem_bw);
     if (rc)
         return rc;
     measure_disk(scratch_dir, &p->disk_write_bw, &p->disk_read_bw);
