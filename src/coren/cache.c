@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,23 +69,49 @@ static void format_value(const irohds_coren_probe *p, const field *f, char *out,
     }
 }
 
-int irohds_coren_probe_save(const irohds_coren_probe *p, const char *path)
+/* printf at buf + *off; false (and nothing more written) once it is full. */
+__attribute__((format(printf, 4, 5))) static bool append(char *buf, size_t cap, size_t *off,
+                                                          const char *fmt, ...)
 {
-    char text[FILE_MAX], tmp[PATH_MAX], v[160];
-    size_t off = (size_t)snprintf(text, sizeof text, "%s\n", HEADER);
+    if (*off >= cap)
+        return false;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *off, cap - *off, fmt, ap);
+    va_end(ap);
+    if (k < 0 || (size_t)k >= cap - *off) {
+        *off = cap;
+        return false;
+    }
+    *off += (size_t)k;
+    return true;
+}
+
+/* The cache file's text into buf; its length, or 0 if it does not fit. */
+static size_t format_file(const irohds_coren_probe *p, char *buf, size_t cap)
+{
+    char v[160];
+    size_t off = 0;
+    append(buf, cap, &off, "%s\n", HEADER);
     for (size_t i = 0; i < NFIELDS; i++) {
         format_value(p, &fields[i], v, sizeof v);
-        off += (size_t)snprintf(text + off, sizeof text - off, "%s %s\n", fields[i].key, v);
+        append(buf, cap, &off, "%s %s\n", fields[i].key, v);
     }
-    off += (size_t)snprintf(text + off, sizeof text - off, "end\n");
-    if (off >= sizeof text)
+    return append(buf, cap, &off, "end\n") ? off : 0;
+}
+
+int irohds_coren_probe_save(const irohds_coren_probe *p, const char *path)
+{
+    char text[FILE_MAX], tmp[PATH_MAX];
+    size_t len = format_file(p, text, sizeof text);
+    if (!len)
         return -ENOBUFS;
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return -ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = irohds_write_all(fd, text, off);
+    int rc = irohds_write_all(fd, text, len);
     if (close(fd) != 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) != 0)
@@ -195,14 +222,7 @@ int irohds_coren_probe_json(const irohds_coren_probe *p, char *buf, size_t len)
         format_value(p, &fields[i], v, sizeof v);
         /* Strings were made printable without quotes or backslashes. */
         const char *q = fields[i].kind == STR ? "\"" : "";
-        int k = snprintf(buf + off, len - off, "%s\"%s\":%s%s%s", i ? "," : "{",
-                         fields[i].key, q, v, q);
-        if (k < 0 || (size_t)k >= len - off)
-            return -ENOBUFS;
-        off += (size_t)k;
+        append(buf, len, &off, "%s\"%s\":%s%s%s", i ? "," : "{", fields[i].key, q, v, q);
     }
-    if (off + 2 > len)
-        return -ENOBUFS;
-    memcpy(buf + off, "}", 2);
-    return 0;
+    return append(buf, len, &off, "}") ? 0 : -ENOBUFS;
 }

@@ -3,10 +3,10 @@
  * the decision a miss turns on: FETCH the result from a peer, COMPUTE it
  * here, or WAIT for a peer that is computing it (a live CLAIM).
  *
- *   probe.c   measures the machine once (~0.3 s) and caches the figures as a
- *             small text file in the data dir; re-measured when the file is
- *             missing, corrupt, older than 30 days, or the CPU changed.
- *             The only part that does I/O.
+ *   probe.c   measures the machine once (~0.3 s); cache.c keeps the figures
+ *             as a small text file in the data dir, measured again when the
+ *             file is missing, corrupt, older than 30 days, or the CPU
+ *             changed.  The only parts that do I/O.
  *   link.c    per-peer RTT and bandwidth, smoothed from real transfers.
  *   decide.c  the decision: pure arithmetic on the numbers above plus what a
  *             HAVE says (compute seconds, capability figure, size) and what
@@ -105,8 +105,10 @@ double irohds_coren_link_est_download(const irohds_coren_link *l, uint64_t bytes
 
 /* -------------------------------------------------------------- decision */
 
-/* Longest wait on a claim before deciding again, when nothing says better. */
+/* Longest wait on a claim before deciding again, when the caller does not
+ * say (and at most the cap when it does). */
 #define IROHDS_COREN_MAX_WAIT_S 600.0
+#define IROHDS_COREN_MAX_WAIT_CAP_S 86400.0
 /* Capability ratios are clamped to [1/this, this]: one absurd figure in a
  * HAVE cannot make a computation look free or endless. */
 #define IROHDS_COREN_MAX_SCALE 20.0
@@ -137,7 +139,7 @@ typedef struct irohds_coren_miss {
     const irohds_coren_claim *claim;    /* NULL: no claim known */
     double local_figure;     /* ours (irohds_coren_probe.figure) */
     int64_t now_us;
-    double max_wait_s;       /* 0: IROHDS_COREN_MAX_WAIT_S */
+    double max_wait_s;       /* 0: IROHDS_COREN_MAX_WAIT_S; at most a day */
 } irohds_coren_miss;
 
 typedef struct irohds_coren_decision {

@@ -48,6 +48,12 @@ static double scale_of(double theirs, double ours)
     return fmin(fmax(r, 1.0 / IROHDS_COREN_MAX_SCALE), IROHDS_COREN_MAX_SCALE);
 }
 
+/* b - a in seconds, in doubles: no int64 overflow whatever the times. */
+static double seconds_between(int64_t a, int64_t b)
+{
+    return ((double)b - (double)a) / 1e6;
+}
+
 static bool claim_live(const irohds_coren_miss *m)
 {
     return m->claim && m->now_us < m->claim->expires_us;
@@ -139,16 +145,16 @@ static void wait_part(const irohds_coren_miss *m, double max_wait, irohds_coren_
     const irohds_coren_claim *c = m->claim;
     char t[32], dl[32];
     if (!claim_live(m)) {
-        fmt_s(t, sizeof t, (double)(m->now_us - c->expires_us) / 1e6);
+        fmt_s(t, sizeof t, seconds_between(c->expires_us, m->now_us));
         textf(out, n, "claim expired %s ago", t);
         return;
     }
     bool on_time = c->expected_done_us > m->now_us;
     int64_t until = on_time ? c->expected_done_us : c->expires_us;
-    double remaining = (double)(until - m->now_us) / 1e6;
+    double remaining = seconds_between(m->now_us, until);
     double download = irohds_coren_link_est_download(&c->link, m->size);
     d->wait_s = remaining + download;
-    double bound = fmin((double)(c->expires_us - m->now_us) / 1e6, max_wait);
+    double bound = fmin(seconds_between(m->now_us, c->expires_us), max_wait);
     d->decide_again_us = m->now_us + (int64_t)(bound * 1e6);
     fmt_s(t, sizeof t, remaining);
     fmt_s(dl, sizeof dl, download);
@@ -158,7 +164,8 @@ static void wait_part(const irohds_coren_miss *m, double max_wait, irohds_coren_
 void irohds_coren_decide(const irohds_coren_miss *m, irohds_coren_decision *d)
 {
     memset(d, 0, sizeof *d);
-    double max_wait = known(m->max_wait_s) ? m->max_wait_s : IROHDS_COREN_MAX_WAIT_S;
+    double max_wait = known(m->max_wait_s) ? fmin(m->max_wait_s, IROHDS_COREN_MAX_WAIT_CAP_S)
+                                           : IROHDS_COREN_MAX_WAIT_S;
     char cp[112], fp[112], wp[80];
     compute_part(m, d, cp, sizeof cp);
     fetch_part(m, d, fp, sizeof fp);

@@ -362,14 +362,15 @@ int irohds_proto_have_check_files(const irohds_proto_have *h, const irohds_proto
 }
 
 /* Would the HAVE with its list inline fit a message? */
-static bool files_fit_inline(irohds_proto_have *h, const irohds_proto_file *files)
+static bool files_fit_inline(const irohds_proto_have *h, const irohds_proto_file *files)
 {
     if (h->result.nfiles > IROHDS_PROTO_FILES_INLINE_MAX)
         return false;
+    irohds_proto_have with = *h;
+    with.files_inline = true;
     irohds_pc_writer w;
     irohds_pc_writer_init(&w, NULL, 0); /* counts only */
-    h->files_inline = true;
-    put_have_unsigned(&w, h, files);
+    put_have_unsigned(&w, &with, files);
     return w.len + IROHDS_PROTO_SIG_LEN <= IROHDS_PROTO_MAX_MSG;
 }
 
@@ -628,13 +629,18 @@ static bool same_ns(irohds_proto_str a, const char *ns, size_t ns_len)
     return a.len == ns_len && (ns_len == 0 || memcmp(a.p, ns, ns_len) == 0);
 }
 
+/* A policy bound; a negative one counts as 0. */
+static uint64_t bound(int64_t us)
+{
+    return us > 0 ? (uint64_t)us : 0;
+}
+
 static int check_time(int64_t ts, int64_t now_us, const irohds_proto_policy *p)
 {
-    /* Differences, not ts + window: ts is >= 0 (decode) and so is a sane
-     * now, so neither subtraction can overflow. */
-    if (ts < now_us && now_us - ts > p->max_age_us)
+    /* Differences taken as unsigned: exact for any two int64 in order. */
+    if (ts < now_us && (uint64_t)now_us - (uint64_t)ts > bound(p->max_age_us))
         return -ESTALE;
-    if (ts > now_us && ts - now_us > p->max_skew_us)
+    if (ts > now_us && (uint64_t)ts - (uint64_t)now_us > bound(p->max_skew_us))
         return -ESTALE;
     return 0;
 }

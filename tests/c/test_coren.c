@@ -470,6 +470,15 @@ static void test_decide_claims(void)
     m.max_wait_s = NAN;
     irohds_coren_decide(&m, &d);
     CHECK(d.decide_again_us == now + 90 * S, "bad max wait: default (600 s) > claim's 90 s");
+    /* A claim that never dies and an endless max wait: capped at a day. */
+    blind.expires_us = INT64_MAX;
+    m.max_wait_s = 1e300;
+    irohds_coren_decide(&m, &d);
+    CHECK(d.action == IROHDS_COREN_WAIT && d.decide_again_us == now + 86400 * S,
+          "waits are capped at a day");
+    m.now_us = INT64_MIN;
+    irohds_coren_decide(&m, &d); /* UBSan: no overflow */
+    CHECK(d.action == IROHDS_COREN_WAIT, "absurd clock: still an answer");
 
     /* Overdue claim (T passed, still within grace): remaining = until death. */
     irohds_coren_claim late = c;

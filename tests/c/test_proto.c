@@ -509,6 +509,13 @@ static void test_namespace_and_clock(void)
     CHECK(irohds_proto_verify(&m, "lab", 3, ts + 6 * s, &strict) == -ESTALE, "policy: age");
     CHECK(irohds_proto_verify(&m, "lab", 3, ts - 2 * s, &strict) == -ESTALE, "policy: skew");
     CHECK(irohds_proto_verify(&m, "lab", 3, ts + 4 * s, &strict) == 0, "policy: inside");
+    irohds_proto_policy none = {-5, -5};
+    CHECK(irohds_proto_verify(&m, "lab", 3, ts, &none) == 0 &&
+              irohds_proto_verify(&m, "lab", 3, ts + 1, &none) == -ESTALE,
+          "negative policy: an exact clock only");
+    CHECK(irohds_proto_verify(&m, "lab", 3, INT64_MIN, NULL) == -ESTALE &&
+              irohds_proto_verify(&m, "lab", 3, INT64_MAX, NULL) == -ESTALE,
+          "absurd clocks: refused, no overflow");
 
     irohds_proto_query q;
     len = example_query(&q, buf, sizeof buf);
