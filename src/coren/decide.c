@@ -25,8 +25,7 @@
 
 /* snprintf that may cut the text short: the explanation is for people,
  * and a clipped line is better than no decision. */
-__attribute__((format(printf, 3, 4))) static void textf(char *out, size_t n, const char *fmt,
-                                                         ...)
+__attribute__((format(printf, 3, 4))) static void textf(char *out, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -105,7 +104,7 @@ static void compute_part(const irohds_coren_miss *m, irohds_coren_decision *d, c
     fmt_s(b, sizeof b, base);
     if (known(figure) && known(m->local_figure))
         textf(out, n, "local compute ~%s (%s %s, x%.2f for this machine)", t, b, whose,
-                 d->scale);
+              d->scale);
     else
         textf(out, n, "local compute ~%s (%s %s; figures unknown, not scaled)", t, b, whose);
 }
@@ -130,7 +129,7 @@ static void fetch_part(const irohds_coren_miss *m, irohds_coren_decision *d, cha
     fmt_bytes(bw, sizeof bw, irohds_coren_link_est_bw(l));
     fmt_s(rtt, sizeof rtt, irohds_coren_link_est_rtt(l));
     textf(out, n, "download from provider %d ~%s (%s at %s/s, rtt %s%s%s)", d->provider, t, sz,
-             bw, rtt, l->connected ? "" : ", connecting", l->bw_samples ? "" : ", bw assumed");
+          bw, rtt, l->connected ? "" : ", connecting", l->bw_samples ? "" : ", bw assumed");
 }
 
 static void wait_part(const irohds_coren_miss *m, double max_wait, irohds_coren_decision *d,

@@ -8,14 +8,14 @@
  *           needs the one before, so no compiler can vectorize or fold it
  *           away and the speed it shows is that of one core running serial
  *           code, like an interpreter, whichever compiler built it.  Timed
- *           in slices; the best slice counts (the others
- *           lost time to preemption, not to the machine being slow).  This
- *           file is built with -O2 whatever the build type (meson.build):
- *           an -O0 build must not make the machine look three times slower.
- *   memory  memcpy between two buffers each the size of the last-level
- *           cache (so the pair does not fit it; at least 16 MiB, at most
- *           64 MiB or 1/16 of RAM), best of three; faulted in beforehand so
- *           page faults are not counted.
+ *           in slices; the best slice counts (the others lost time to
+ *           preemption, not to the machine being slow).  Built with -O2
+ *           whatever the build type (meson.build): an -O0 build must not
+ *           make the machine look three times slower.
+ *   memory  memcpy between two buffers each a quarter larger than the
+ *           last-level cache (at least 16 MiB, at most 64 MiB or 1/16 of
+ *           RAM), best of three; faulted in beforehand so page faults are
+ *           not counted.
  *   disk    a temporary file beside the cache, unlinked at once so nothing
  *           is left even if we are killed: 4 MiB writes each followed by
  *           fdatasync, up to 64 MiB or 150 ms; then the pages are dropped
@@ -163,7 +163,7 @@ static char *populated(uint64_t size)
 
 static int measure_mem(uint64_t ram, double *bw)
 {
-    uint64_t size = llc_bytes();
+    uint64_t size = llc_bytes() / 4 * 5;
     size = size < MEM_MIN ? MEM_MIN : size > MEM_MAX ? MEM_MAX : size;
     if (ram && size > ram / 16)
         size = ram / 16; /* a small machine: do not push it into swap */
