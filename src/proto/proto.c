@@ -2,8 +2,9 @@
  * proto.c: the codec and the signature checks of the irohds gossip messages
  * (proto.h, docs/protocol.md).
  *
- * One set of put_* functions writes every encoding: the messages, the
- * result record the producer signs, the file list the digest covers.  Signed
+ * One set of put_* functions writes every encoding: the messages and the
+ * result record the producer signs (the file-list digest hashes the same
+ * list encoding piece by piece, since a list may be any length).  Signed
  * bytes are built in a `signable`: the length-prefixed context string (the
  * domain separation: "irohds/v1/result", ".../have", ...) followed by what
  * put_* writes.  Signing and verifying both go through it, so the two can
@@ -308,7 +309,7 @@ int irohds_proto_files_digest(const irohds_proto_file *files, uint32_t n,
     if (!files_ok(files, n))
         return -EINVAL;
     crypto_generichash_state st;
-    uint8_t chunk[256];
+    uint8_t chunk[32]; /* the context string and a varint, or one varint */
     irohds_pc_writer w;
     crypto_generichash_init(&st, NULL, 0, IROHDS_PROTO_HASH_LEN);
     irohds_pc_writer_init(&w, chunk, sizeof chunk);
