@@ -16,7 +16,7 @@ if [ ! -x "$PY" ]; then
   exit 2
 fi
 
-ALL=(tier0 new_process array_hit key_array store_put blake3)
+ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream)
 NAMES=("$@")
 ((${#NAMES[@]})) || NAMES=("${ALL[@]}")
 
