@@ -39,6 +39,7 @@
 #include "daemon/nodekey.h"
 #include "daemon/server.h"
 #include "ipc/ipc.h"
+#include "node/node.h"
 #include "store/store.h"
 
 #define MAX_CONNS 1024
@@ -92,7 +93,18 @@ struct server {
     bool stopping;
     unsigned nns;
     char ns[MAX_NAMESPACES][IROHDS_NS_MAX];
+    irohds_node *node;        /* the peer-to-peer side; NULL with listen = "off" */
+    struct daemon_lease *dleases; /* keys the daemon itself holds (downloads) */
 };
+
+/* A key whose lease the daemon holds while the node gets it from peers. */
+typedef struct daemon_lease {
+    struct daemon_lease *next;
+    uint8_t key[32];
+    uint64_t lease;
+    char ns[IROHDS_NS_MAX];
+    char func[IROHDS_FUNC_MAX];
+} daemon_lease;
 
 typedef struct put_job {
     uv_work_t req;
@@ -269,8 +281,77 @@ static void on_lease_event(void *ctx, const irohds_lease_event *ev)
     if (ev->kind == IROHDS_LEASE_GRANT) {
         m.lease = ev->lease;
         m.present |= 1u << IROHDS_TAG_LEASE;
+    } else if (s->node) {
+        m.flags = irohds_node_wait_flags(s->node, ev->key);
+        m.present |= 1u << IROHDS_TAG_FLAGS;
     }
     conn_send(c, &m);
+}
+
+/* ------------------------------------------------------------- peers */
+
+static daemon_lease *dlease_take(server *s, const uint8_t key[32])
+{
+    for (daemon_lease **pp = &s->dleases; *pp; pp = &(*pp)->next)
+        if (!memcmp((*pp)->key, key, 32)) {
+            daemon_lease *d = *pp;
+            *pp = d->next;
+            return d;
+        }
+    return NULL;
+}
+
+/* The node is done with a key the daemon held for it. */
+static void on_node_resolved(void *ctx, const uint8_t key[IROHDS_KEY_LEN],
+                             enum irohds_node_outcome out)
+{
+    server *s = ctx;
+    daemon_lease *d = dlease_take(s, key);
+    if (!d)
+        return;
+    if (out == IROHDS_NODE_STORED) {
+        irohds_leases_stored(s->leases, key, d->lease); /* HIT to every waiter */
+    } else {
+        /* Hand the key to the first waiter, who computes it (and so the
+         * namespace hears a claim). */
+        irohds_leases_release(s->leases, key, d->lease);
+        if (s->node && irohds_leases_busy(s->leases, key))
+            irohds_node_claim(s->node, key, d->ns, d->func);
+    }
+    free(d);
+}
+
+typedef struct progress_ctx {
+    server *s;
+    irohds_ipc_msg m;
+} progress_ctx;
+
+static void send_progress(void *ctx, uint64_t conn_id, uint32_t req_id)
+{
+    progress_ctx *p = ctx;
+    conn *c = find_conn(p->s, conn_id);
+    if (!c || c->closing)
+        return;
+    p->m.id = req_id; /* a PROGRESS answers the GET that waits */
+    conn_send(c, &p->m);
+}
+
+static void on_node_progress(void *ctx, const uint8_t key[IROHDS_KEY_LEN], uint64_t done,
+                             uint64_t total)
+{
+    progress_ctx p = {.s = ctx};
+    irohds_ipc_msg_init(&p.m, IROHDS_IPC_PROGRESS);
+    memcpy(p.m.key, key, 32);
+    p.m.size = total;
+    p.m.count = done;
+    p.m.present |= (1u << IROHDS_TAG_KEY) | (1u << IROHDS_TAG_SIZE) | (1u << IROHDS_TAG_COUNT);
+    irohds_leases_foreach_waiter(p.s->leases, key, send_progress, &p);
+}
+
+static bool on_node_leased(void *ctx, const uint8_t key[IROHDS_KEY_LEN])
+{
+    server *s = ctx;
+    return irohds_leases_busy(s->leases, key);
 }
 
 static bool key_in_use(void *ctx, const uint8_t key[IROHDS_KEY_LEN], const irohds_record *rec)
@@ -403,6 +484,8 @@ static int add_namespace(server *s, const char *ns)
         return rc;
     }
     IROHDS_INFO("serving namespace %s", ns);
+    if (s->node)
+        irohds_node_join(s->node, ns);
     return 1;
 }
 
@@ -427,6 +510,10 @@ static void handle_info(server *s, conn *c, const irohds_ipc_msg *m)
             (unsigned long long)s->cfg.size_limit,
             (double)(irohds_monotonic_ns() - s->started_ns) / 1e9,
             irohds_leases_count(s->leases), s->nconns);
+    irohds_jbuf_puts(&b, ", \"addresses\": ");
+    char *addrs = s->node ? irohds_node_addresses_json(s->node) : NULL;
+    irohds_jbuf_puts(&b, addrs ? addrs : "[]");
+    free(addrs);
     irohds_jbuf_put(&b, ", \"namespaces\": [", 17);
     for (unsigned i = 0; i < s->nns; i++) {
         if (i)
@@ -603,6 +690,8 @@ static void put_done(uv_work_t *req, int status)
         reply_error(c, j->req_id, rc, "%s", j->err[0] ? j->err : strerror(-rc));
         if (j->lease)
             irohds_leases_put_failed(s->leases, j->key, j->lease);
+        if (s->node && !irohds_leases_busy(s->leases, j->key))
+            irohds_node_unclaim(s->node, j->key);
     } else {
         irohds_ipc_msg m;
         irohds_ipc_msg_init(&m, IROHDS_IPC_OK);
@@ -612,6 +701,11 @@ static void put_done(uv_work_t *req, int status)
         m.present |= (1u << IROHDS_TAG_HASH) | (1u << IROHDS_TAG_SIZE);
         conn_send(c, &m);
         irohds_leases_stored(s->leases, j->key, j->lease);
+        if (s->node) {
+            irohds_record stored;
+            if (irohds_store_lookup(s->store, j->key, &stored) == 0)
+                irohds_node_announce(s->node, j->key, &stored);
+        }
         /* A namespace this node holds results of is one it serves, as if joined. */
         if (j->rec.ns[0] && !strchr(j->rec.ns, '\n') && add_namespace(s, j->rec.ns) < 0)
             IROHDS_WARN("could not record namespace %s", j->rec.ns);
@@ -729,9 +823,33 @@ static void handle_get(server *s, conn *c, const irohds_ipc_msg *m)
         reply_error(c, m->id, rc, "store lookup: %s", strerror(-rc));
         return;
     }
+    char ns[IROHDS_NS_MAX] = "", func[IROHDS_FUNC_MAX] = "";
+    if (IROHDS_IPC_HAS(m, IROHDS_TAG_NS))
+        irohds_ipc_str_copy(m->ns, ns, sizeof ns);
+    if (IROHDS_IPC_HAS(m, IROHDS_TAG_FUNC))
+        irohds_ipc_str_copy(m->func, func, sizeof func);
+    /* Nobody here computes it yet: maybe a peer has it, or computes it. */
+    if (s->node && !force && ns[0] && !irohds_leases_busy(s->leases, m->key)) {
+        uint32_t flags;
+        if (irohds_node_miss(s->node, m->key, ns, func, &flags) == IROHDS_NODE_PENDING) {
+            daemon_lease *d = calloc(1, sizeof(*d));
+            if (d && irohds_leases_acquire(s->leases, m->key, 0, &d->lease) == 0) {
+                memcpy(d->key, m->key, 32);
+                snprintf(d->ns, sizeof d->ns, "%s", ns);
+                snprintf(d->func, sizeof d->func, "%s", func);
+                d->next = s->dleases;
+                s->dleases = d;
+            } else {
+                free(d);
+            }
+        }
+    }
+    bool first = !irohds_leases_busy(s->leases, m->key);
     rc = irohds_leases_get(s->leases, m->key, c->id, m->id);
     if (rc < 0)
         reply_error(c, m->id, rc, "lease table: %s", strerror(-rc));
+    else if (first && s->node && ns[0])
+        irohds_node_claim(s->node, m->key, ns, func); /* this client computes it */
 }
 
 static void handle_release(server *s, conn *c, const irohds_ipc_msg *m)
@@ -746,6 +864,8 @@ static void handle_release(server *s, conn *c, const irohds_ipc_msg *m)
                                                : "not the holder of this lease");
     else
         reply_ok(c, m->id, NULL);
+    if (rc == 0 && s->node && !irohds_leases_busy(s->leases, m->key))
+        irohds_node_unclaim(s->node, m->key);
 }
 
 static void handle_evict(server *s, conn *c, const irohds_ipc_msg *m)
@@ -814,6 +934,58 @@ static void handle_corrupt(server *s, conn *c, const irohds_ipc_msg *m)
         reply_ok(c, m->id, &n);
 }
 
+static void reply_text(conn *c, uint32_t id, char *json)
+{
+    if (!json) {
+        reply_error(c, id, -ENOMEM, "out of memory");
+        return;
+    }
+    irohds_ipc_msg r;
+    irohds_ipc_msg_init(&r, IROHDS_IPC_OK);
+    r.id = id;
+    irohds_ipc_set_strn(&r, IROHDS_TAG_TEXT, json, (uint32_t)strlen(json));
+    conn_send(c, &r);
+    free(json);
+}
+
+static void handle_explain(server *s, conn *c, const irohds_ipc_msg *m)
+{
+    if (!IROHDS_IPC_HAS(m, IROHDS_TAG_KEY)) {
+        reply_error(c, m->id, -EINVAL, "EXPLAIN needs a key");
+        return;
+    }
+    char ns[IROHDS_NS_MAX] = "";
+    if (IROHDS_IPC_HAS(m, IROHDS_TAG_NS))
+        irohds_ipc_str_copy(m->ns, ns, sizeof ns);
+    if (s->node) {
+        reply_text(c, m->id, irohds_node_explain(s->node, m->key, ns));
+        return;
+    }
+    irohds_record rec;
+    irohds_jbuf b = {0};
+    irohds_jbuf_puts(&b, "{\"key\": ");
+    irohds_jbuf_hex(&b, m->key, 32);
+    if (irohds_store_lookup(s->store, m->key, &rec) == 0)
+        irohds_jbuf_puts(&b, ", \"decision\": \"hit\", \"reason\": \"stored on this machine\"}");
+    else
+        irohds_jbuf_puts(&b, ", \"decision\": \"compute\", \"reason\": \"networking is off "
+                             "(listen = \\\"off\\\")\", \"providers\": [], \"claim\": null}");
+    reply_text(c, m->id, b.p);
+}
+
+static void handle_peers(server *s, conn *c, const irohds_ipc_msg *m)
+{
+    if (s->node) {
+        reply_text(c, m->id, irohds_node_peers_json(s->node));
+        return;
+    }
+    irohds_jbuf b = {0};
+    irohds_jbuf_puts(&b, "{\"node_id\": ");
+    irohds_jbuf_str(&b, s->key.id);
+    irohds_jbuf_puts(&b, ", \"addresses\": [], \"namespaces\": {}, \"known\": []}");
+    reply_text(c, m->id, b.p);
+}
+
 static void handle(server *s, conn *c, const irohds_ipc_msg *m)
 {
     IROHDS_DEBUG("conn %llu: %s id %u", (unsigned long long)c->id, irohds_ipc_type_name(m->type),
@@ -845,6 +1017,12 @@ static void handle(server *s, conn *c, const irohds_ipc_msg *m)
         break;
     case IROHDS_IPC_CORRUPT:
         handle_corrupt(s, c, m);
+        break;
+    case IROHDS_IPC_EXPLAIN:
+        handle_explain(s, c, m);
+        break;
+    case IROHDS_IPC_PEERS:
+        handle_peers(s, c, m);
         break;
     case IROHDS_IPC_STOP:
         IROHDS_INFO("stop requested");
@@ -1102,6 +1280,8 @@ static void server_shutdown(server *s)
             conn_flush(c); /* the STOP reply, typically */
         conn_close(c);
     }
+    irohds_node_stop(s->node); /* answers the daemon's own leases GIVE_UP first */
+    s->node = NULL;
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
@@ -1200,6 +1380,32 @@ static int server_open(server *s, unsigned flags)
     return 0;
 }
 
+/* The peer-to-peer side, unless config says listen = "off".  A node that
+ * cannot start (port taken) leaves a daemon that serves this machine. */
+static void start_node(server *s)
+{
+    if (!strcmp(s->cfg.listen, "off"))
+        return;
+    irohds_node_options opt = {
+        .cfg = &s->cfg,
+        .paths = &s->paths,
+        .secret_key = s->key.sk,
+        .store = s->store,
+        .cb = {.resolved = on_node_resolved,
+               .progress = on_node_progress,
+               .leased = on_node_leased,
+               .ctx = s},
+    };
+    int rc = irohds_node_start(&s->loop, &opt, &s->node);
+    if (rc < 0) {
+        IROHDS_ERROR("peer-to-peer off: %s", strerror(-rc));
+        s->node = NULL;
+        return;
+    }
+    for (unsigned i = 0; i < s->nns; i++)
+        irohds_node_join(s->node, s->ns[i]);
+}
+
 int irohds_server_run(const irohds_paths *paths, unsigned flags)
 {
     server *s = calloc(1, sizeof(*s));
@@ -1232,6 +1438,7 @@ int irohds_server_run(const irohds_paths *paths, unsigned flags)
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     irohds_server_sweep_staging(s->paths.staging_dir, STAGING_MAX_AGE_S);
+    start_node(s);
     IROHDS_INFO("irohds-daemon %s pid %ld node %s listening on %s", IROHDS_VERSION_STRING,
                 (long)getpid(), s->key.id, s->paths.socket_path);
     uv_run(&s->loop, UV_RUN_DEFAULT); /* returns once shutdown closed every handle

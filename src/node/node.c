@@ -1,0 +1,696 @@
+/*
+ * node.c: the node's lifecycle and its glue to the QUIC endpoint (see
+ * node.h, node_int.h).
+ *
+ * One endpoint serves two ALPNs: gossip ("/iroh-gossip/1", glink.c) and
+ * blobs ("/iroh-bytes/4": provide.c when a peer opened the connection,
+ * fetch.c when we did).  Each connection's user pointer leads to a struct
+ * whose first member says which of those it is, so the endpoint's callbacks
+ * here only dispatch.  Two timers drive the I/O-free cores: one follows the
+ * gossip core's next deadline, one ticks every NODE_TICK_MS for everything
+ * with coarse deadlines (query windows, claims, stalled downloads).
+ *
+ * The address book maps node ids to socket addresses (from config, from
+ * gossip PeerData, from connections they made to us) and keeps the link
+ * estimates coren decides with (RTT from QUIC, bandwidth from transfers).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "node/node_int.h"
+
+static const char *const ALPNS[] = {IROHDS_BLOBS_ALPN, IROHDS_GOSSIP_ALPN};
+
+uint64_t node_now_ms(void)
+{
+    return irohds_monotonic_ns() / 1000000u;
+}
+
+/* ------------------------------------------------------------ peers */
+
+static size_t peer_bucket(const uint8_t id[32])
+{
+    return ((size_t)id[0] | (size_t)id[1] << 8) % 1024;
+}
+
+node_peer *node_peer_find(irohds_node *n, const uint8_t id[32])
+{
+    for (node_peer *p = n->peers[peer_bucket(id)]; p; p = p->next)
+        if (!memcmp(p->id, id, 32))
+            return p;
+    return NULL;
+}
+
+/* Forget the peer least recently heard of that config did not name. */
+static void peer_evict_one(irohds_node *n)
+{
+    node_peer **victim = NULL;
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer **pp = &n->peers[b]; *pp; pp = &(*pp)->next)
+            if (!((*pp)->sources & NODE_SRC_BOOTSTRAP) &&
+                (!victim || (*pp)->last_seen_us < (*victim)->last_seen_us))
+                victim = pp;
+    if (!victim)
+        return;
+    node_peer *dead = *victim;
+    *victim = dead->next;
+    free(dead);
+    n->npeers--;
+}
+
+node_peer *node_peer_get(irohds_node *n, const uint8_t id[32])
+{
+    node_peer *p = node_peer_find(n, id);
+    if (p)
+        return p;
+    if (n->npeers >= NODE_MAX_PEERS)
+        peer_evict_one(n);
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    memcpy(p->id, id, 32);
+    irohds_coren_link_init(&p->link);
+    p->last_seen_us = irohds_now_us();
+    size_t b = peer_bucket(id);
+    p->next = n->peers[b];
+    n->peers[b] = p;
+    n->npeers++;
+    return p;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+    if (a->ss_family != b->sa_family)
+        return false;
+    if (b->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+    return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
+}
+
+/* Newest first: the address that last worked or was last told is tried first. */
+void node_peer_add_addr(node_peer *p, const struct sockaddr *sa)
+{
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+        return;
+    unsigned i;
+    for (i = 0; i < p->naddrs; i++)
+        if (same_addr(&p->addrs[i], sa))
+            break;
+    if (i == p->naddrs && p->naddrs < NODE_PEER_ADDRS)
+        p->naddrs++;
+    if (i == NODE_PEER_ADDRS)
+        i = NODE_PEER_ADDRS - 1;
+    memmove(&p->addrs[1], &p->addrs[0], i * sizeof(p->addrs[0]));
+    memset(&p->addrs[0], 0, sizeof(p->addrs[0]));
+    memcpy(&p->addrs[0], sa,
+           sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+}
+
+irohds_net_conn *node_dial(irohds_node *n, const uint8_t id[32], const char *alpn, void *uptr)
+{
+    node_peer *p = node_peer_find(n, id);
+    if (!p || !p->naddrs || !n->ep)
+        return NULL;
+    uint64_t rtt_us = p->link.rtt_samples ? (uint64_t)(p->link.rtt_s * 1e6) : 0;
+    irohds_net_conn *c = NULL;
+    for (unsigned i = 0; i < p->naddrs && !c; i++)
+        if (irohds_net_connect(n->ep, id, (const struct sockaddr *)&p->addrs[i], alpn, rtt_us,
+                               uptr, &c) != 0)
+            c = NULL;
+    return c;
+}
+
+/* ------------------------------------------------------- namespaces */
+
+node_ns *node_ns_find(irohds_node *n, const char *name)
+{
+    for (unsigned i = 0; i < n->nns; i++)
+        if (!strcmp(n->ns[i].name, name))
+            return &n->ns[i];
+    return NULL;
+}
+
+node_ns *node_ns_by_topic(irohds_node *n, const uint8_t topic[32])
+{
+    for (unsigned i = 0; i < n->nns; i++)
+        if (!memcmp(n->ns[i].topic, topic, 32))
+            return &n->ns[i];
+    return NULL;
+}
+
+unsigned node_ns_index(irohds_node *n, const node_ns *ns)
+{
+    return (unsigned)(ns - n->ns);
+}
+
+/* PeerData (iroh-gossip's AddrInfo) for the addresses we know of a peer. */
+static int peer_data_of(const node_peer *p, uint8_t *buf, size_t cap)
+{
+    irohds_gossip_addr_info ai = {0};
+    for (unsigned i = 0; i < p->naddrs && ai.n_addrs < IROHDS_GOSSIP_MAX_ADDRS; i++) {
+        irohds_gossip_sockaddr *g = &ai.addrs[ai.n_addrs];
+        if (p->addrs[i].ss_family == AF_INET) {
+            const struct sockaddr_in *s4 = (const void *)&p->addrs[i];
+            g->v6 = false;
+            memcpy(g->ip, &s4->sin_addr, 4);
+            g->port = ntohs(s4->sin_port);
+        } else {
+            const struct sockaddr_in6 *s6 = (const void *)&p->addrs[i];
+            g->v6 = true;
+            memcpy(g->ip, &s6->sin6_addr, 16);
+            g->port = ntohs(s6->sin6_port);
+        }
+        ai.n_addrs++;
+    }
+    size_t len;
+    int rc = irohds_gossip_addr_info_encode(&ai, buf, cap, &len);
+    return rc ? rc : (int)len;
+}
+
+int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap)
+{
+    node_peer me = {0};
+    struct sockaddr_storage addrs[NODE_PEER_ADDRS];
+    int na = n->ep ? irohds_net_endpoint_addrs(n->ep, addrs, NODE_PEER_ADDRS) : 0;
+    for (int i = na - 1; i >= 0; i--) /* add_addr puts each first: keep their order */
+        node_peer_add_addr(&me, (const struct sockaddr *)&addrs[i]);
+    return peer_data_of(&me, buf, cap);
+}
+
+int irohds_node_join(irohds_node *n, const char *name)
+{
+    if (!name || !*name || strlen(name) >= IROHDS_NS_MAX)
+        return -EINVAL;
+    if (node_ns_find(n, name))
+        return 0;
+    if (n->nns >= NODE_MAX_NS)
+        return -ENOSPC;
+    node_ns *ns = &n->ns[n->nns];
+    memset(ns, 0, sizeof(*ns));
+    snprintf(ns->name, sizeof ns->name, "%s", name);
+    irohds_proto_topic(name, strlen(name), ns->topic);
+    ns->joined_us = irohds_now_us();
+
+    /* Every bootstrap peer with an address is asked to let us in. */
+    irohds_gossip_peer boots[IROHDS_MAX_BOOTSTRAP];
+    uint8_t data[IROHDS_MAX_BOOTSTRAP][512];
+    size_t nb = 0;
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer *p = n->peers[b]; p; p = p->next) {
+            if (!(p->sources & NODE_SRC_BOOTSTRAP) || !p->naddrs || nb == IROHDS_MAX_BOOTSTRAP)
+                continue;
+            int len = peer_data_of(p, data[nb], sizeof data[nb]);
+            memcpy(boots[nb].id, p->id, 32);
+            boots[nb].data = len > 0 ? data[nb] : NULL;
+            boots[nb].data_len = len > 0 ? (size_t)len : 0;
+            nb++;
+        }
+    int rc = irohds_gossip_join(n->gossip, node_now_ms(), ns->topic, boots, nb);
+    if (rc < 0)
+        return rc;
+    ns->has_bootstrap = nb > 0;
+    n->nns++;
+    IROHDS_INFO("node: joined namespace %s (%zu bootstrap peer%s)", name, nb, nb == 1 ? "" : "s");
+    node_gossip_pump(n);
+    return 0;
+}
+
+/* ----------------------------------------------------------- timers */
+
+static void on_gossip_timer(uv_timer_t *t);
+
+void node_gossip_pump(irohds_node *n)
+{
+    if (n->stopping)
+        return;
+    glink_drain(n);
+    uint64_t now = node_now_ms();
+    uint64_t next = irohds_gossip_next_deadline(n->gossip, now);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&n->gossip_timer);
+        return;
+    }
+    uv_timer_start(&n->gossip_timer, on_gossip_timer, next > now ? next - now : 0, 0);
+}
+
+static void on_gossip_timer(uv_timer_t *t)
+{
+    irohds_node *n = t->data;
+    irohds_gossip_timeout(n->gossip, node_now_ms());
+    node_gossip_pump(n);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    irohds_node *n = t->data;
+    int64_t now = irohds_now_us();
+    results_tick(n, now);
+    fetch_tick(n, now);
+    node_gossip_pump(n);
+}
+
+static void on_kick(uv_idle_t *h)
+{
+    irohds_node *n = h->data;
+    uv_idle_stop(h);
+    n->kick_active = false;
+    fetch_tick(n, irohds_now_us()); /* reaps failed fetches */
+    results_kick(n);
+    node_gossip_pump(n);
+}
+
+void node_kick(irohds_node *n)
+{
+    if (!n->kick_active && !n->stopping) {
+        n->kick_active = true;
+        uv_idle_start(&n->kick, on_kick);
+    }
+}
+
+/* ------------------------------------------------------------ probe */
+
+static void probe_work(uv_work_t *req)
+{
+    irohds_node *n = req->data;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/capability", n->paths.data_dir);
+    bool measured = false;
+    if (irohds_coren_probe_get(&n->probe, path, irohds_now_us(), &measured) == 0)
+        n->probe_ready = true;
+}
+
+void node_unref(irohds_node *n)
+{
+    if (--n->handles_open == 0)
+        free(n);
+}
+
+static void probe_done(uv_work_t *req, int status)
+{
+    irohds_node *n = req->data;
+    (void)status;
+    n->probe_running = false;
+    if (n->stopping) { /* stop() counted us among what it waits for */
+        node_unref(n);
+        return;
+    }
+    if (n->probe_ready)
+        IROHDS_INFO("node: capability figure %.2f (%s, %u cores)", n->probe.figure,
+                    n->probe.cpu_model, n->probe.cores_online);
+}
+
+double irohds_node_figure(const irohds_node *n)
+{
+    return n->probe_ready ? n->probe.figure : NODE_FIGURE_UNKNOWN;
+}
+
+/* --------------------------------------------------- endpoint glue */
+
+static int conn_kind(irohds_net_conn *c)
+{
+    const int *kind = irohds_net_conn_user_ptr(c);
+    return kind ? *kind : 0;
+}
+
+static void on_accepted(irohds_net_conn *c)
+{
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    irohds_net_conn_info info;
+    irohds_net_conn_info_get(c, &info);
+    node_peer *p = node_peer_get(n, info.remote_id);
+    if (p) {
+        p->sources |= NODE_SRC_INCOMING;
+        p->last_seen_us = irohds_now_us();
+        /* Where it reached us from is where it can be reached (no NAT between
+         * peers of a LAN; behind NAT gossip PeerData corrects it). */
+        if (!p->naddrs)
+            node_peer_add_addr(p, (const struct sockaddr *)&info.remote_addr);
+    }
+    if (!strcmp(info.alpn, IROHDS_GOSSIP_ALPN))
+        glink_accepted(n, c);
+    else if (!strcmp(info.alpn, IROHDS_BLOBS_ALPN))
+        provide_accepted(n, c);
+    else
+        irohds_net_conn_close(c, 0, "no such protocol");
+    node_gossip_pump(n);
+}
+
+static void on_connected(irohds_net_conn *c)
+{
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    irohds_net_conn_info info;
+    irohds_net_conn_info_get(c, &info);
+    node_peer *p = node_peer_find(n, info.remote_id);
+    if (p) {
+        p->last_seen_us = irohds_now_us();
+        node_peer_add_addr(p, (const struct sockaddr *)&info.remote_addr); /* it worked: first */
+    }
+    switch (conn_kind(c)) {
+    case NODE_CONN_GOSSIP:
+        glink_connected(n, irohds_net_conn_user_ptr(c));
+        break;
+    case NODE_CONN_FETCH:
+        fetch_connected(n, irohds_net_conn_user_ptr(c));
+        break;
+    default:
+        break;
+    }
+    node_gossip_pump(n);
+}
+
+/* Remember the RTT a connection measured, for the next dial and for coren. */
+static void note_rtt(irohds_node *n, irohds_net_conn *c)
+{
+    irohds_net_conn_info info;
+    if (irohds_net_conn_info_get(c, &info) != 0 || !info.remote_id_known || !info.srtt_us)
+        return;
+    node_peer *p = node_peer_find(n, info.remote_id);
+    if (p && info.established)
+        irohds_coren_link_add_rtt(&p->link, (double)info.srtt_us / 1e6);
+}
+
+static void on_closed(irohds_net_conn *c, const irohds_net_close_info *why)
+{
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    note_rtt(n, c);
+    switch (conn_kind(c)) {
+    case NODE_CONN_GOSSIP:
+        glink_closed(n, irohds_net_conn_user_ptr(c));
+        break;
+    case NODE_CONN_SERVE:
+        provide_closed(n, irohds_net_conn_user_ptr(c));
+        break;
+    case NODE_CONN_FETCH:
+        fetch_conn_closed(n, irohds_net_conn_user_ptr(c), why);
+        break;
+    default:
+        break;
+    }
+    node_gossip_pump(n);
+}
+
+static void on_stream_opened(irohds_net_conn *c, int64_t sid)
+{
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    if (conn_kind(c) == NODE_CONN_GOSSIP)
+        glink_stream_opened(n, irohds_net_conn_user_ptr(c), sid);
+}
+
+static void on_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *data, size_t len,
+                    bool fin)
+{
+    (void)sptr;
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    switch (conn_kind(c)) {
+    case NODE_CONN_GOSSIP:
+        glink_recv(n, irohds_net_conn_user_ptr(c), sid, data, len, fin);
+        node_gossip_pump(n);
+        break;
+    case NODE_CONN_SERVE:
+        provide_recv(n, irohds_net_conn_user_ptr(c), sid, data, len, fin);
+        break;
+    case NODE_CONN_FETCH:
+        fetch_recv(n, irohds_net_conn_user_ptr(c), sid, data, len, fin);
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_writable(irohds_net_conn *c, int64_t sid, void *sptr)
+{
+    (void)sptr;
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    if (conn_kind(c) == NODE_CONN_GOSSIP)
+        glink_writable(n, irohds_net_conn_user_ptr(c), sid);
+    else if (conn_kind(c) == NODE_CONN_SERVE)
+        provide_writable(n, irohds_net_conn_user_ptr(c), sid);
+}
+
+static void on_stream_closed(irohds_net_conn *c, int64_t sid, void *sptr, int err, uint64_t code)
+{
+    (void)sptr;
+    (void)code;
+    irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    switch (conn_kind(c)) {
+    case NODE_CONN_GOSSIP:
+        glink_stream_closed(n, irohds_net_conn_user_ptr(c), sid);
+        break;
+    case NODE_CONN_SERVE:
+        provide_stream_closed(n, irohds_net_conn_user_ptr(c), sid);
+        break;
+    case NODE_CONN_FETCH:
+        fetch_stream_closed(n, irohds_net_conn_user_ptr(c), sid, err);
+        break;
+    default:
+        break;
+    }
+}
+
+static const irohds_net_callbacks NET_CB = {
+    .accepted = on_accepted,
+    .connected = on_connected,
+    .closed = on_closed,
+    .stream_opened = on_stream_opened,
+    .recv = on_recv,
+    .writable = on_writable,
+    .stream_closed = on_stream_closed,
+};
+
+/* ------------------------------------------------------- lifecycle */
+
+/* "id@host:port" or "id" (the id alone needs discovery, a later step). */
+static void add_bootstrap(irohds_node *n, const char *spec)
+{
+    uint8_t id[32];
+    const char *at = strchr(spec, '@');
+    size_t idlen = at ? (size_t)(at - spec) : strlen(spec);
+    char hex[65];
+    if (idlen != 64) {
+        IROHDS_WARN("node: bootstrap peer \"%s\" is not <64-hex node id>[@host:port]", spec);
+        return;
+    }
+    memcpy(hex, spec, 64);
+    hex[64] = 0;
+    if (irohds_hex_decode(hex, id, 32) != 0) {
+        IROHDS_WARN("node: bootstrap peer \"%s\": bad node id", spec);
+        return;
+    }
+    if (!memcmp(id, n->id, 32))
+        return; /* ourselves (one config shared by all machines) */
+    node_peer *p = node_peer_get(n, id);
+    if (!p)
+        return;
+    p->sources |= NODE_SRC_BOOTSTRAP;
+    if (at) {
+        struct sockaddr_storage sa;
+        if (irohds_net_parse_addr(at + 1, &sa) == 0)
+            node_peer_add_addr(p, (const struct sockaddr *)&sa);
+        else
+            IROHDS_WARN("node: bootstrap peer \"%s\": bad address", spec);
+    }
+}
+
+int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_node **out)
+{
+    irohds_node *n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    n->loop = loop;
+    n->cb = opt->cb;
+    n->store = opt->store;
+    n->paths = *opt->paths;
+    n->cfg = *opt->cfg;
+    memcpy(n->sk, opt->secret_key, 64);
+    memcpy(n->id, opt->secret_key + 32, 32);
+    irohds_hex_encode(n->id, 32, n->id_hex);
+    irohds_proto_limiter_init(&n->limit_hop, 200, 2000);
+    irohds_proto_limiter_init(&n->limit_signer, 50, 500);
+
+    irohds_net_config nc;
+    irohds_net_config_defaults(&nc);
+    nc.secret_key = n->sk;
+    nc.listen = n->cfg.listen[0] ? n->cfg.listen : NULL;
+    nc.alpns = ALPNS;
+    nc.n_alpns = 2;
+    nc.cb = &NET_CB;
+    nc.user_ptr = n;
+    int rc = irohds_net_endpoint_init(loop, &nc, &n->ep);
+    if (rc < 0) {
+        IROHDS_ERROR("node: cannot listen on %s: %s", n->cfg.listen, strerror(-rc));
+        free(n);
+        return rc;
+    }
+    uint64_t seed;
+    randombytes_buf(&seed, sizeof seed);
+    rc = irohds_gossip_init(&n->gossip, n->id, NULL, seed);
+    if (rc < 0) {
+        irohds_net_endpoint_free(n->ep);
+        free(n);
+        return rc;
+    }
+    uint8_t pd[IROHDS_GOSSIP_MAX_PEER_DATA];
+    int pdl = node_own_peer_data(n, pd, sizeof pd);
+    if (pdl > 0)
+        irohds_gossip_set_peer_data(n->gossip, pd, (size_t)pdl);
+
+    uv_timer_init(loop, &n->gossip_timer);
+    n->gossip_timer.data = n;
+    uv_timer_init(loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_start(&n->tick, on_tick, NODE_TICK_MS, NODE_TICK_MS);
+    uv_idle_init(loop, &n->kick);
+    n->kick.data = n;
+
+    for (unsigned i = 0; i < n->cfg.n_bootstrap; i++)
+        add_bootstrap(n, n->cfg.bootstrap_peers[i]);
+
+    n->probe_req.data = n;
+    if (uv_queue_work(loop, &n->probe_req, probe_work, probe_done) == 0)
+        n->probe_running = true;
+
+    struct sockaddr_storage addrs[8];
+    int na = irohds_net_endpoint_addrs(n->ep, addrs, 8);
+    for (int i = 0; i < na; i++) {
+        char a[80];
+        irohds_net_addr_str((const struct sockaddr *)&addrs[i], a, sizeof a);
+        IROHDS_INFO("node: %s@%s", n->id_hex, a);
+    }
+    *out = n;
+    return 0;
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    node_unref(h->data);
+}
+
+void irohds_node_stop(irohds_node *n)
+{
+    if (!n)
+        return;
+    results_free_all(n); /* resolves pending misses GIVE_UP first */
+    n->stopping = true;
+    unsigned storing = fetch_free_all(n);
+    provide_free_all(n);
+    glink_free_all(n);
+    irohds_net_endpoint_free(n->ep);
+    n->ep = NULL;
+    irohds_gossip_free(n->gossip);
+    n->gossip = NULL;
+    for (size_t b = 0; b < 1024; b++)
+        while (n->peers[b]) {
+            node_peer *p = n->peers[b];
+            n->peers[b] = p->next;
+            free(p);
+        }
+    sodium_memzero(n->sk, sizeof n->sk);
+    /* A probe still queued or running calls probe_done (cancelled or not);
+     * the node is freed after it too. */
+    n->handles_open = 3 + (n->probe_running ? 1 : 0) + storing;
+    if (n->probe_running)
+        uv_cancel((uv_req_t *)&n->probe_req);
+    uv_close((uv_handle_t *)&n->gossip_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&n->tick, on_handle_closed);
+    uv_close((uv_handle_t *)&n->kick, on_handle_closed);
+}
+
+/* ------------------------------------------------------------- JSON */
+
+static void addr_list_json(irohds_jbuf *b, const struct sockaddr_storage *addrs, unsigned na)
+{
+    irohds_jbuf_puts(b, "[");
+    for (unsigned i = 0; i < na; i++) {
+        char a[80];
+        irohds_net_addr_str((const struct sockaddr *)&addrs[i], a, sizeof a);
+        if (i)
+            irohds_jbuf_puts(b, ", ");
+        irohds_jbuf_str(b, a);
+    }
+    irohds_jbuf_puts(b, "]");
+}
+
+char *irohds_node_addresses_json(irohds_node *n)
+{
+    struct sockaddr_storage addrs[NODE_PEER_ADDRS];
+    int na = irohds_net_endpoint_addrs(n->ep, addrs, NODE_PEER_ADDRS);
+    irohds_jbuf b = {0};
+    addr_list_json(&b, addrs, na > 0 ? (unsigned)na : 0);
+    return b.p;
+}
+
+static const char *source_name(unsigned sources)
+{
+    if (sources & NODE_SRC_BOOTSTRAP)
+        return "bootstrap";
+    if (sources & NODE_SRC_DHT)
+        return "dht";
+    if (sources & NODE_SRC_MDNS)
+        return "mdns";
+    if (sources & NODE_SRC_GOSSIP)
+        return "gossip";
+    return "incoming";
+}
+
+static void peer_json(irohds_node *n, irohds_jbuf *b, const node_peer *p)
+{
+    irohds_jbuf_puts(b, "{\"node\": ");
+    irohds_jbuf_hex(b, p->id, 32);
+    irohds_jbuf_puts(b, ", \"addresses\": ");
+    addr_list_json(b, p->addrs, p->naddrs);
+    irohds_jbuf_printf(b, ", \"source\": \"%s\", \"connected\": %s, \"rtt_ms\": ",
+                       source_name(p->sources),
+                       irohds_net_find(n->ep, p->id, IROHDS_GOSSIP_ALPN) ? "true" : "false");
+    irohds_jbuf_num(b, p->link.rtt_samples ? p->link.rtt_s * 1e3 : (0.0 / 0.0));
+    irohds_jbuf_puts(b, ", \"bandwidth_bps\": ");
+    irohds_jbuf_num(b, p->link.bw_samples ? p->link.bw : (0.0 / 0.0));
+    irohds_jbuf_puts(b, "}");
+}
+
+char *irohds_node_peers_json(irohds_node *n)
+{
+    irohds_jbuf b = {0};
+    irohds_jbuf_puts(&b, "{\"node_id\": ");
+    irohds_jbuf_str(&b, n->id_hex);
+    irohds_jbuf_puts(&b, ", \"addresses\": ");
+    char *addrs = irohds_node_addresses_json(n);
+    irohds_jbuf_puts(&b, addrs ? addrs : "[]");
+    free(addrs);
+    irohds_jbuf_puts(&b, ", \"namespaces\": {");
+    for (unsigned i = 0; i < n->nns; i++) {
+        if (i)
+            irohds_jbuf_puts(&b, ", ");
+        irohds_jbuf_str(&b, n->ns[i].name);
+        irohds_jbuf_puts(&b, ": [");
+        bool first = true;
+        for (size_t k = 0; k < 1024; k++)
+            for (node_peer *p = n->peers[k]; p; p = p->next) {
+                if (!(p->ns_bits[i / 8] & (1u << (i % 8))))
+                    continue;
+                if (!first)
+                    irohds_jbuf_puts(&b, ", ");
+                first = false;
+                peer_json(n, &b, p);
+            }
+        irohds_jbuf_puts(&b, "]");
+    }
+    irohds_jbuf_puts(&b, "}, \"known\": [");
+    bool first = true;
+    for (size_t k = 0; k < 1024; k++)
+        for (node_peer *p = n->peers[k]; p; p = p->next) {
+            if (!first)
+                irohds_jbuf_puts(&b, ", ");
+            first = false;
+            peer_json(n, &b, p);
+        }
+    irohds_jbuf_puts(&b, "]}");
+    return b.p;
+}
