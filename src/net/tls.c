@@ -126,7 +126,7 @@ void net_tls_free(net_tls *t)
 static int refuse(net_tls_peer *p, int err, const char *why)
 {
     p->verify_err = err;
-    snprintf(p->why, sizeof p->why, "%s", why);
+    snprintf(p->why, sizeof p->why, "%.*s", (int)sizeof p->why - 1, why);
     return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
