@@ -242,6 +242,7 @@ static void do_neighbor(irohds_node *n, const irohds_gossip_action *a, bool up)
         ns->neighbors++;
         p->last_seen_us = irohds_now_us();
         IROHDS_DEBUG("node: neighbor up in %s (%u now)", ns->name, ns->neighbors);
+        results_neighbor_up(n, ns);
     } else if (!up && was) {
         p->ns_bits[i / 8] &= (uint8_t)~(1u << (i % 8));
         ns->neighbors--;

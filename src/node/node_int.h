@@ -193,6 +193,8 @@ void glink_free_all(irohds_node *n);
 void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[32],
                      const uint8_t *content, size_t len);
 void results_tick(irohds_node *n, int64_t now_us);
+/* ns gained a neighbour: queries sent into an empty view go out again. */
+void results_neighbor_up(irohds_node *n, node_ns *ns);
 void results_kick(irohds_node *n); /* deferred resolutions */
 /* A fetch ended (fetch.c): stored, or every provider failed. */
 void results_fetch_done(irohds_node *n, const uint8_t key[32], int rc);

@@ -552,6 +552,16 @@ enum irohds_node_miss_action irohds_node_miss(irohds_node *n, const uint8_t key[
     return IROHDS_NODE_PENDING;
 }
 
+void results_neighbor_up(irohds_node *n, node_ns *ns)
+{
+    for (miss *m = n->misses; m; m = m->next)
+        if (m->state == MISS_QUERY && !strcmp(m->ns, ns->name))
+            send_query(n, ns, m->key);
+    for (my_claim *c = n->my_claims; c; c = c->next)
+        if (!strcmp(c->ns, ns->name))
+            send_claim(n, c);
+}
+
 uint32_t irohds_node_wait_flags(const irohds_node *n, const uint8_t key[IROHDS_KEY_LEN])
 {
     for (const miss *m = n->misses; m; m = m->next)
