@@ -39,14 +39,15 @@ static const char usage[] =
     "  run                 run the daemon in the foreground\n"
     "  start               start a detached daemon unless one is running\n"
     "  stop                stop the running daemon\n"
-    "  info                node id, data dir, socket, store size and entries\n"
+    "  info                node id, addresses, data dir, socket, store size and entries\n"
     "  ls                  one line per cached result\n"
+    "  peers               known peers per namespace: how found, address, round trip\n"
     "  evict FUNC          drop every cached result of FUNC (module.qualname)\n"
     "  gc                  apply the size limit, delete unreferenced blobs\n"
     "  service install|uninstall|status [--print]\n"
     "                      the systemd user unit (optional)\n"
     "\n"
-    "  --json              machine-readable output (info, ls, evict, gc)\n"
+    "  --json              machine-readable output (info, ls, peers, evict, gc)\n"
     "  --help, --version\n"
     "\n"
     "The data dir is $IROHDS_HOME, else $XDG_DATA_HOME/irohds, else ~/.local/share/irohds.\n";
@@ -327,6 +328,33 @@ static void read_local(const irohds_paths *p, offline *o)
     }
 }
 
+/*
+ * The strings of the array under "key" in JSON text we wrote ourselves (the
+ * daemon's INFO): "key": ["a", "b"].  Our writer escapes quotes, and these
+ * strings (socket addresses) hold none, so a scan is enough here.
+ */
+static size_t json_strings(const char *text, size_t len, const char *key, char out[][80],
+                           size_t max)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": [", key);
+    const char *p = memmem(text, len, pat, strlen(pat));
+    if (!p)
+        return 0;
+    p += strlen(pat);
+    size_t n = 0;
+    while (n < max && *p == '"') {
+        const char *end = strchr(p + 1, '"');
+        if (!end || (size_t)(end - p - 1) >= sizeof out[0])
+            break;
+        snprintf(out[n++], sizeof out[0], "%.*s", (int)(end - p - 1), p + 1);
+        p = end + 1;
+        if (*p == ',')
+            p += 2;
+    }
+    return n;
+}
+
 static int cmd_info(const irohds_paths *p, bool json)
 {
     irohds_ipc_client *c = client_new();
@@ -334,14 +362,19 @@ static int cmd_info(const irohds_paths *p, bool json)
         return 1;
     uint32_t pid = 0;
     bool running = daemon_hello(p, c, &pid) == 0;
-    if (running && json) {
+    char addrs[16][80];
+    size_t naddrs = 0;
+    if (running) {
         irohds_ipc_msg req, rep;
         irohds_ipc_msg_init(&req, IROHDS_IPC_INFO);
         if (irohds_ipc_call(c, &req, -1, &rep, CALL_TIMEOUT_MS) == 0 &&
             rep.type == IROHDS_IPC_OK) {
-            printf("%.*s\n", (int)rep.text.len, rep.text.ptr);
-            client_free(c);
-            return 0;
+            if (json) {
+                printf("%.*s\n", (int)rep.text.len, rep.text.ptr);
+                client_free(c);
+                return 0;
+            }
+            naddrs = json_strings(rep.text.ptr, rep.text.len, "addresses", addrs, 16);
         }
     }
     client_free(c);
@@ -388,7 +421,43 @@ static int cmd_info(const irohds_paths *p, bool json)
             printf(" %s", line);
         printf("\n");
     }
+    if (naddrs && o.have_key) {
+        printf("as a bootstrap peer (for another machine's config.toml):\n");
+        printf("  bootstrap_peers = [");
+        for (size_t i = 0; i < naddrs; i++)
+            printf("%s\"%s@%s\"", i ? ", " : "", o.key.id, addrs[i]);
+        printf("]\n");
+    }
     return 0;
+}
+
+/* --------------------------------------------------------------- peers */
+
+static int cmd_peers(const irohds_paths *p, bool json)
+{
+    irohds_ipc_client *c = client_new();
+    if (!c)
+        return 1;
+    uint32_t pid;
+    if (daemon_hello(p, c, &pid) != 0) {
+        client_free(c);
+        fprintf(stderr, "irohds-daemon: no daemon is running (irohds-daemon start)\n");
+        return 1;
+    }
+    irohds_ipc_msg req, rep;
+    irohds_ipc_msg_init(&req, IROHDS_IPC_PEERS);
+    if (!json) {
+        req.flags = IROHDS_IPC_PEERS_TEXT;
+        req.present |= 1u << IROHDS_TAG_FLAGS;
+    }
+    int rc = irohds_ipc_call(c, &req, -1, &rep, CALL_TIMEOUT_MS);
+    if (rc == 0 && rep.type == IROHDS_IPC_OK)
+        printf("%.*s%s", (int)rep.text.len, rep.text.ptr, json ? "\n" : "");
+    else
+        fprintf(stderr, "irohds-daemon: peers: %s\n",
+                rc < 0 ? strerror(-rc) : "the daemon refused");
+    client_free(c);
+    return rc == 0 && rep.type == IROHDS_IPC_OK ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------ ls */
@@ -671,6 +740,8 @@ int irohds_cli_main(int argc, char **argv)
         return cmd_info(&p, json);
     if (!strcmp(cmd, "ls") && nargs == 0)
         return cmd_ls(&p, json);
+    if (!strcmp(cmd, "peers") && nargs == 0)
+        return cmd_peers(&p, json);
     if (!strcmp(cmd, "evict") && nargs == 1)
         return cmd_evict(&p, args[0], json);
     if (!strcmp(cmd, "gc") && nargs == 0)

@@ -975,8 +975,14 @@ static void handle_explain(server *s, conn *c, const irohds_ipc_msg *m)
 
 static void handle_peers(server *s, conn *c, const irohds_ipc_msg *m)
 {
+    bool text = IROHDS_IPC_HAS(m, IROHDS_TAG_FLAGS) && (m->flags & IROHDS_IPC_PEERS_TEXT);
     if (s->node) {
-        reply_text(c, m->id, irohds_node_peers_json(s->node));
+        reply_text(c, m->id, text ? irohds_node_peers_text(s->node)
+                                  : irohds_node_peers_json(s->node));
+        return;
+    }
+    if (text) {
+        reply_text(c, m->id, strdup("networking is off (listen = \"off\" in config.toml)\n"));
         return;
     }
     irohds_jbuf b = {0};

@@ -80,6 +80,7 @@ enum {
     IROHDS_IPC_WAIT_PEER = 2,  /* WAIT: a peer claimed it and is computing it */
 };
 enum { IROHDS_IPC_HIT_REMOTE = 1 }; /* HIT: the result was downloaded from a peer */
+enum { IROHDS_IPC_PEERS_TEXT = 1 }; /* PEERS: a table for people instead of JSON */
 
 /* A byte string inside the decoded frame (not NUL-terminated, not owned). */
 typedef struct {

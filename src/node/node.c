@@ -185,6 +185,33 @@ int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap)
     return peer_data_of(&me, buf, cap);
 }
 
+/*
+ * Ask peers to let us into ns's topic: every bootstrap peer with an address,
+ * and (rejoining after being alone) every other peer we have heard of,
+ * since a peer that is not in the topic just drops the request.
+ */
+static size_t send_joins(irohds_node *n, node_ns *ns, bool everyone)
+{
+    irohds_gossip_peer boots[IROHDS_MAX_BOOTSTRAP];
+    uint8_t data[IROHDS_MAX_BOOTSTRAP][512];
+    size_t nb = 0;
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer *p = n->peers[b]; p; p = p->next) {
+            if (!p->naddrs || nb == IROHDS_MAX_BOOTSTRAP)
+                continue;
+            if (!everyone && !(p->sources & NODE_SRC_BOOTSTRAP))
+                continue;
+            int len = peer_data_of(p, data[nb], sizeof data[nb]);
+            memcpy(boots[nb].id, p->id, 32);
+            boots[nb].data = len > 0 ? data[nb] : NULL;
+            boots[nb].data_len = len > 0 ? (size_t)len : 0;
+            nb++;
+        }
+    if (nb || !everyone)
+        irohds_gossip_join(n->gossip, node_now_ms(), ns->topic, boots, nb);
+    return nb;
+}
+
 int irohds_node_join(irohds_node *n, const char *name)
 {
     if (!name || !*name || strlen(name) >= IROHDS_NS_MAX)
@@ -198,29 +225,34 @@ int irohds_node_join(irohds_node *n, const char *name)
     snprintf(ns->name, sizeof ns->name, "%s", name);
     irohds_proto_topic(name, strlen(name), ns->topic);
     ns->joined_us = irohds_now_us();
-
-    /* Every bootstrap peer with an address is asked to let us in. */
-    irohds_gossip_peer boots[IROHDS_MAX_BOOTSTRAP];
-    uint8_t data[IROHDS_MAX_BOOTSTRAP][512];
-    size_t nb = 0;
-    for (size_t b = 0; b < 1024; b++)
-        for (node_peer *p = n->peers[b]; p; p = p->next) {
-            if (!(p->sources & NODE_SRC_BOOTSTRAP) || !p->naddrs || nb == IROHDS_MAX_BOOTSTRAP)
-                continue;
-            int len = peer_data_of(p, data[nb], sizeof data[nb]);
-            memcpy(boots[nb].id, p->id, 32);
-            boots[nb].data = len > 0 ? data[nb] : NULL;
-            boots[nb].data_len = len > 0 ? (size_t)len : 0;
-            nb++;
-        }
-    int rc = irohds_gossip_join(n->gossip, node_now_ms(), ns->topic, boots, nb);
-    if (rc < 0)
-        return rc;
-    ns->has_bootstrap = nb > 0;
+    ns->rejoin_every_us = NODE_REJOIN_MIN_US;
+    ns->rejoin_at_us = ns->joined_us + ns->rejoin_every_us;
     n->nns++;
+    size_t nb = send_joins(n, ns, false);
+    ns->has_bootstrap = nb > 0;
     IROHDS_INFO("node: joined namespace %s (%zu bootstrap peer%s)", name, nb, nb == 1 ? "" : "s");
     node_gossip_pump(n);
     return 0;
+}
+
+/* A topic with no neighbour asks the peers it knows again, backing off. */
+static void rejoin_lonely(irohds_node *n, int64_t now)
+{
+    for (unsigned i = 0; i < n->nns; i++) {
+        node_ns *ns = &n->ns[i];
+        if (ns->neighbors) {
+            ns->rejoin_every_us = NODE_REJOIN_MIN_US;
+            ns->rejoin_at_us = now + ns->rejoin_every_us;
+            continue;
+        }
+        if (now < ns->rejoin_at_us)
+            continue;
+        send_joins(n, ns, true);
+        ns->rejoin_every_us *= 2;
+        if (ns->rejoin_every_us > NODE_REJOIN_MAX_US)
+            ns->rejoin_every_us = NODE_REJOIN_MAX_US;
+        ns->rejoin_at_us = now + ns->rejoin_every_us;
+    }
 }
 
 /* ----------------------------------------------------------- timers */
@@ -252,6 +284,7 @@ static void on_tick(uv_timer_t *t)
 {
     irohds_node *n = t->data;
     int64_t now = irohds_now_us();
+    rejoin_lonely(n, now);
     results_tick(n, now);
     fetch_tick(n, now);
     node_gossip_pump(n);
@@ -516,6 +549,7 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
     irohds_proto_limiter_init(&n->limit_signer, 50, 500);
 
     irohds_net_config nc;
+    memset(&nc, 0, sizeof nc); /* defaults() fills only the zero fields */
     irohds_net_config_defaults(&nc);
     nc.secret_key = n->sk;
     nc.listen = n->cfg.listen[0] ? n->cfg.listen : NULL;
@@ -692,5 +726,46 @@ char *irohds_node_peers_json(irohds_node *n)
             peer_json(n, &b, p);
         }
     irohds_jbuf_puts(&b, "]}");
+    return b.p;
+}
+
+static void peer_line(irohds_node *n, irohds_jbuf *b, const char *ns, const node_peer *p)
+{
+    char id[17], addr[80] = "-", rtt[32] = "-";
+    irohds_hex_encode(p->id, 8, id);
+    if (p->naddrs)
+        irohds_net_addr_str((const struct sockaddr *)&p->addrs[0], addr, sizeof addr);
+    if (p->link.rtt_samples)
+        snprintf(rtt, sizeof rtt, "%.2f ms", p->link.rtt_s * 1e3);
+    irohds_jbuf_printf(b, "%-16s %-16s %-9s %-9s %-24s %s\n", ns, id, source_name(p->sources),
+                       irohds_net_find(n->ep, p->id, IROHDS_GOSSIP_ALPN) ? "connected" : "-",
+                       addr, rtt);
+}
+
+char *irohds_node_peers_text(irohds_node *n)
+{
+    irohds_jbuf b = {0};
+    irohds_jbuf_printf(&b, "%-16s %-16s %-9s %-9s %-24s %s\n", "NAMESPACE", "NODE", "FOUND BY",
+                       "GOSSIP", "ADDRESS", "RTT");
+    bool any = false;
+    for (unsigned i = 0; i < n->nns; i++)
+        for (size_t k = 0; k < 1024; k++)
+            for (node_peer *p = n->peers[k]; p; p = p->next)
+                if (p->ns_bits[i / 8] & (1u << (i % 8))) {
+                    peer_line(n, &b, n->ns[i].name, p);
+                    any = true;
+                }
+    for (size_t k = 0; k < 1024; k++)
+        for (node_peer *p = n->peers[k]; p; p = p->next) {
+            bool in_ns = false;
+            for (unsigned i = 0; i < sizeof p->ns_bits; i++)
+                in_ns |= p->ns_bits[i] != 0;
+            if (!in_ns) {
+                peer_line(n, &b, "(none)", p);
+                any = true;
+            }
+        }
+    if (!any)
+        irohds_jbuf_puts(&b, "(no peers known yet: bootstrap_peers in config.toml, or discovery)\n");
     return b.p;
 }

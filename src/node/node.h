@@ -115,6 +115,9 @@ char *irohds_node_explain(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN], con
 /* PEERS: known peers per namespace, as JSON (docs/ipc.md), malloc'd. */
 char *irohds_node_peers_json(irohds_node *n);
 
+/* The same as a table for people (irohds-daemon peers), malloc'd. */
+char *irohds_node_peers_text(irohds_node *n);
+
 /* For INFO: "addresses": [...] as a JSON array in a malloc'd string. */
 char *irohds_node_addresses_json(irohds_node *n);
 

@@ -40,6 +40,8 @@
 #define NODE_QUERY_TIMEOUT_MS 300 /* a miss waits this long for answers */
 #define NODE_JOIN_GRACE_MS 2000 /* a topic still joining counts as having peers */
 #define NODE_GOSSIP_KEEPALIVE_MS 5000
+#define NODE_REJOIN_MIN_US (1LL * 1000000)  /* a topic with no neighbour asks again after 1 s, */
+#define NODE_REJOIN_MAX_US (30LL * 1000000) /* doubling up to 30 s */
 #define NODE_ANSWER_EVERY_US (5LL * 1000000) /* answer a query for one key this often */
 #define NODE_ANSWERED 256
 #define NODE_FUNC_TIMES 256
@@ -78,6 +80,8 @@ typedef struct node_ns {
     unsigned neighbors;
     int64_t joined_us;
     bool has_bootstrap; /* joined with peers to contact */
+    int64_t rejoin_at_us; /* alone: when to ask known peers again */
+    int64_t rejoin_every_us;
 } node_ns;
 
 struct glink;
