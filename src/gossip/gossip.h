@@ -322,7 +322,9 @@ int irohds_gossip_handle_frame(irohds_gossip *g, uint64_t now,
                                const uint8_t topic[IROHDS_GOSSIP_ID_LEN],
                                const uint8_t from[IROHDS_GOSSIP_ID_LEN], const void *body,
                                size_t len);
-/* The same for an already decoded message (its Gossip id is checked). */
+/* The same for an already decoded message: m must be as
+ * irohds_gossip_decode leaves it (every pointer valid for its kind); its
+ * Gossip id is checked again. */
 int irohds_gossip_handle_msg(irohds_gossip *g, uint64_t now,
                              const uint8_t topic[IROHDS_GOSSIP_ID_LEN],
                              const uint8_t from[IROHDS_GOSSIP_ID_LEN], const irohds_gossip_msg *m);
