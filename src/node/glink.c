@@ -436,6 +436,13 @@ void glink_stream_closed(irohds_node *n, glink *g, int64_t sid)
         }
 }
 
+void glink_sample_rtt(irohds_node *n)
+{
+    for (glink *g = n->glinks; g; g = g->next)
+        if (g->conn && g->established)
+            node_note_rtt(n, g->conn);
+}
+
 void glink_free_all(irohds_node *n)
 {
     while (n->glinks) {

@@ -284,6 +284,8 @@ static void on_tick(uv_timer_t *t)
 {
     irohds_node *n = t->data;
     int64_t now = irohds_now_us();
+    if (++n->ticks % (1000 / NODE_TICK_MS) == 0)
+        glink_sample_rtt(n); /* once a second: RTT of the live gossip links */
     rejoin_lonely(n, now);
     results_tick(n, now);
     fetch_tick(n, now);
@@ -400,7 +402,7 @@ static void on_connected(irohds_net_conn *c)
 }
 
 /* Remember the RTT a connection measured, for the next dial and for coren. */
-static void note_rtt(irohds_node *n, irohds_net_conn *c)
+void node_note_rtt(irohds_node *n, irohds_net_conn *c)
 {
     irohds_net_conn_info info;
     if (irohds_net_conn_info_get(c, &info) != 0 || !info.remote_id_known || !info.srtt_us)
@@ -413,7 +415,7 @@ static void note_rtt(irohds_node *n, irohds_net_conn *c)
 static void on_closed(irohds_net_conn *c, const irohds_net_close_info *why)
 {
     irohds_node *n = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
-    note_rtt(n, c);
+    node_note_rtt(n, c);
     switch (conn_kind(c)) {
     case NODE_CONN_GOSSIP:
         glink_closed(n, irohds_net_conn_user_ptr(c));

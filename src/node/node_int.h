@@ -107,6 +107,7 @@ struct irohds_node {
     uv_timer_t tick;
     uv_idle_t kick;        /* runs deferred work once per loop turn */
     bool kick_active;
+    uint64_t ticks;
     bool stopping;
     int handles_open; /* while stopping: close callbacks still to come */
 
@@ -166,6 +167,8 @@ void node_peer_add_addr(node_peer *p, const struct sockaddr *sa);
 node_ns *node_ns_find(irohds_node *n, const char *name);
 node_ns *node_ns_by_topic(irohds_node *n, const uint8_t topic[32]);
 unsigned node_ns_index(irohds_node *n, const node_ns *ns);
+/* Feed a connection's smoothed RTT into its peer's link estimate. */
+void node_note_rtt(irohds_node *n, irohds_net_conn *c);
 /* Dial peer for alpn at its first address; NULL when it has none. */
 irohds_net_conn *node_dial(irohds_node *n, const uint8_t id[32], const char *alpn, void *uptr);
 /* While stopping: one of the things stop() waits for is done; the last frees the node. */
@@ -190,6 +193,7 @@ void glink_stream_closed(irohds_node *n, struct glink *g, int64_t sid);
 /* Carry out the gossip core's queued actions. */
 void glink_drain(irohds_node *n);
 void glink_free_all(irohds_node *n);
+void glink_sample_rtt(irohds_node *n);
 
 /* ---------------------------------------------------------- results.c */
 
