@@ -63,7 +63,10 @@ double irohds_coren_link_est_rtt(const irohds_coren_link *l)
 
 double irohds_coren_link_est_bw(const irohds_coren_link *l)
 {
-    return measured_or(l->bw, l->bw_samples, IROHDS_COREN_DEFAULT_BW);
+    double rtt = measured_or(l->rtt_s, l->rtt_samples, 0);
+    double prior = rtt > 0 && rtt < IROHDS_COREN_LAN_RTT_S ? IROHDS_COREN_LAN_BW
+                                                             : IROHDS_COREN_DEFAULT_BW;
+    return measured_or(l->bw, l->bw_samples, prior);
 }
 
 double irohds_coren_link_est_download(const irohds_coren_link *l, uint64_t bytes)
