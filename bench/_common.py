@@ -107,6 +107,45 @@ def report(name: str, value: float, anchor_name: Optional[str], anchor: Optional
             fh.write(json.dumps(rec) + "\n")
 
 
+def fmt_rate(bps: float) -> str:
+    return "n/a" if bps != bps else f"{bps / 1e6:.0f} MB/s"
+
+
+def fmt_bytes(n: float) -> str:
+    if n != n:
+        return "n/a"
+    for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if abs(n) >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def report_amount(name: str, value: float, unit: str, anchor_name: Optional[str],
+                  anchor: Optional[float], aim: str = "", met: Optional[bool] = None,
+                  extra: str = "") -> None:
+    """Like report(), for a rate (unit "B/s": ratio > 1 means irohds is
+    faster) or a size (unit "B": ratio irohds / anchor)."""
+    fmt = fmt_rate if unit == "B/s" else fmt_bytes
+    parts = [f"[bench] {name}: {fmt(value)}"]
+    if anchor_name is not None:
+        a = anchor if anchor is not None else float("nan")
+        parts.append(f" ({anchor_name} {fmt(a)})")
+        parts.append(f" ratio {value / a:.3f}" if a and a == a and value == value else " ratio n/a")
+    if aim:
+        verdict = "n/a" if met is None else ("met" if met else "MISSED")
+        parts.append(f", aim {aim} -> {verdict}")
+    if extra:
+        parts.append(f"  [{extra}]")
+    print("".join(parts), flush=True)
+    path = os.environ.get("IROHDS_BENCH_SUMMARY")
+    if path:
+        rec = {"bench": os.path.basename(sys.argv[0]), "name": name, "value": value,
+               "unit": unit, "anchor_name": anchor_name, "anchor": anchor, "aim": aim,
+               "met": met}
+        with open(path, "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+
+
 def info(msg: str) -> None:
     print(f"  {msg}", flush=True)
 

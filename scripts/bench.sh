@@ -16,7 +16,7 @@ if [ ! -x "$PY" ]; then
   exit 2
 fi
 
-ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream)
+ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream quic transfer remote_small serve_memory)
 NAMES=("$@")
 ((${#NAMES[@]})) || NAMES=("${ALL[@]}")
 
@@ -48,20 +48,26 @@ done
 "$PY" - "$SUMMARY" <<'PYEOF'
 import json, sys
 sys.path.insert(0, "bench")
-from _common import fmt_time, fmt_ratio
+from _common import fmt_time, fmt_ratio, fmt_rate, fmt_bytes
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("== summary (medians; ratio = irohds / anchor)")
 w = max([len(r["name"]) for r in rows] + [10])
 for r in rows:
+    unit = r.get("unit", "s")
+    fmt = {"s": fmt_time, "B/s": fmt_rate, "B": fmt_bytes}[unit]
+    a = r["anchor"] if r.get("anchor") is not None else float("nan")
     anchor = ""
+    ratio = ""
     if r.get("anchor_name"):
-        anchor = f'{r["anchor_name"]} {fmt_time(r["anchor"] if r["anchor"] is not None else float("nan"))}'
-        ratio = fmt_ratio(r["value"], r["anchor"] if r["anchor"] is not None else float("nan"))
-    else:
-        ratio = ""
+        anchor = f'{r["anchor_name"]} {fmt(a)}'
+        if unit == "s":
+            ratio = fmt_ratio(r["value"], a)
+        elif a == a and a:
+            ratio = f'ratio {r["value"] / a:.3f}'
+    r["value_text"] = fmt(r["value"])
     verdict = "" if r.get("met") is None else ("met" if r["met"] else "MISSED")
     aim = f'aim {r["aim"]}: {verdict}' if r.get("aim") else ""
-    print(f'{r["name"]:<{w}}  {fmt_time(r["value"]):>10}  {anchor:<28} {ratio:<28} {aim}')
+    print(f'{r["name"]:<{w}}  {r["value_text"]:>10}  {anchor:<28} {ratio:<28} {aim}')
 PYEOF
 
 # Shell benchmarks (bench_blake3.sh) print their own format: repeat their ratio lines.

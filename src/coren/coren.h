@@ -82,9 +82,10 @@ void irohds_coren_detect_gpu(const char *root, char *out, size_t len);
 #define IROHDS_COREN_DEFAULT_RTT_S 0.050
 #define IROHDS_COREN_DEFAULT_BW 12.5e6 /* bytes/s */
 /* ...unless the RTT is measured (a gossip link gives RTT samples long before
- * any transfer) and under this: then the peer is on the LAN or this very
+ * any transfer) and under this (5 ms: wired and Wi-Fi LANs; QUIC's smoothed RTT
+ * includes ack delays): then the peer is on the LAN or this very
  * machine, and 1 Gbit/s is the modest guess. */
-#define IROHDS_COREN_LAN_RTT_S 0.002
+#define IROHDS_COREN_LAN_RTT_S 0.005
 #define IROHDS_COREN_LAN_BW 125e6 /* bytes/s */
 /* Transfers smaller than this say more about latency than bandwidth. */
 #define IROHDS_COREN_MIN_BW_SAMPLE 65536
