@@ -440,12 +440,40 @@ static void check_corruptions(const char *tag, const blob_t *b, const irohds_blo
     }
 }
 
+/* The vector's outboard and input corruptions, made in the provider's
+ * outboard (offsets past bao's 8-byte prefix) or blob: the response carries
+ * them and the decoder must fail. */
+static void check_source_corruptions(const char *tag, blob_t *b, unsigned g, json_object *list,
+                                     bool outboard)
+{
+    irohds_blobs_ranges all;
+    irohds_blobs_ranges_all(&all);
+    for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+        int64_t off = json_object_get_int64(json_object_array_get_idx(list, i)) - (outboard ? 8 : 0);
+        uint8_t *p = outboard ? b->ob : b->data;
+        if (off < 0)
+            continue; /* bao's size prefix: not in our outboard */
+        p[off] ^= 1;
+        size_t n;
+        uint8_t *enc = encode(b, &all, g, 0, &n);
+        p[off] ^= 1;
+        sink_t s = new_sink(b);
+        result_t r = decode(b->root, &all, g, enc, n, FRAG_RANDOM, &s);
+        CHECK(r.err == -EBADMSG && !r.done && !s.bad && !s.bad_parent,
+              "%s: %s corruption at %lld accepted", tag, outboard ? "outboard" : "input",
+              (long long)off);
+        free_sink(&s);
+        free(enc);
+    }
+}
+
 /* Encode the whole blob; compare with the vector, decode it back. */
 static void check_encode_case(const char *file, json_object *c, json_object *ob_case, unsigned g)
 {
     size_t len = (size_t)jint(c, "input_len"), n, rn;
     char tag[96];
     snprintf(tag, sizeof tag, "%s encode %zu", file, len);
+    CHECK(!ob_case || (size_t)jint(ob_case, "input_len") == len, "%s: outboard case", tag);
     blob_t b = make_blob(bao_input(len), len, g);
     irohds_blobs_ranges all;
     irohds_blobs_ranges_all(&all);
@@ -480,6 +508,10 @@ static void check_encode_case(const char *file, json_object *c, json_object *ob_
         free_sink(&s);
     }
     check_corruptions(tag, &b, &all, g, enc, n, jget(c, "corruptions"));
+    if (ob_case) {
+        check_source_corruptions(tag, &b, g, jget(ob_case, "outboard_corruptions"), true);
+        check_source_corruptions(tag, &b, g, jget(ob_case, "input_corruptions"), false);
+    }
     free(enc);
     free_blob(&b);
 }
