@@ -33,11 +33,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 
 #include "blobs/blobs.h"
 #include "hash/bao.h"
 #include "hash/blake3.h"
-#include "util/util.h"
 
 #define OPEN IROHDS_BLOBS_OPEN
 #define G4 4
@@ -57,41 +57,6 @@ static uint64_t rnd(void)
 static uint64_t rnd_below(uint64_t n)
 {
     return n ? rnd() % n : 0;
-}
-
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    return hex && strlen(hex) == 64 ? irohds_hex_decode(hex, out, 32) : -1;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-/* The bao vectors' input: a 4-byte little-endian counter from 1. */
-static uint8_t *bao_input(size_t len)
-{
-    uint8_t *b = malloc(len + 4);
-    for (size_t i = 0; i * 4 < len; i++) {
-        uint32_t c = (uint32_t)(i + 1);
-        for (int k = 0; k < 4; k++)
-            b[4 * i + k] = (uint8_t)(c >> (8 * k));
-    }
-    return b;
 }
 
 static uint8_t *random_bytes(size_t len)
