@@ -26,41 +26,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "blobs/blobs.h"
 #include "hash/bao.h"
 #include "hash/blake3.h"
+#include "timing.h"
 
 #define PIECE (64 * 1024)
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static void fill(uint8_t *b, size_t n)
-{
-    uint64_t x = 0x243F6A8885A308D3ull;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        b[i] = (uint8_t)x;
-    }
-}
 
 typedef struct {
     const uint8_t *data, *ob;
@@ -188,11 +160,11 @@ int main(int argc, char **argv)
     }
     static const char *names[5] = {"blake3", "encode", "decode_64k", "decode_1200",
                                    "decode_copy_64k"};
-    double anchor = (double)size / median(t[0], runs) / 1e6;
+    double anchor = (double)size / median(t[0], (size_t)runs) / 1e6;
     printf("# %zu MiB, %s, median of %d; MB/s and ratio to blake3\n", mb,
            irohds_blake3_impl_name(irohds_blake3_get_impl()), runs);
     for (int k = 0; k < 5; k++)
-        report(names[k], (double)size / median(t[k], runs) / 1e6, anchor);
+        report(names[k], (double)size / median(t[k], (size_t)runs) / 1e6, anchor);
     free(data);
     free(ob);
     free(stream);

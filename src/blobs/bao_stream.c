@@ -238,8 +238,9 @@ static int data_item(irohds_bao_encoder *enc, const irohds_bao_node *n, uint8_t 
         return 0;
     }
     if (n->len <= room) {
-        *direct = (size_t)n->len;
-        return read(ctx, IROHDS_BAO_DATA, n->start, dst, (size_t)n->len);
+        int err = read(ctx, IROHDS_BAO_DATA, n->start, dst, (size_t)n->len);
+        *direct = err ? 0 : (size_t)n->len;
+        return err;
     }
     enc->group_start = UINT64_MAX;
     pend(enc, true, 0, n->len);

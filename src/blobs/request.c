@@ -209,6 +209,18 @@ const irohds_blobs_ranges *irohds_blobs_seq_get(const irohds_blobs_seq *seq, uin
 
 /* ------------------------------------------------------- RangeSpec wire */
 
+/* pos plus the next delta of a list (span widths, index deltas): only the
+ * first may be 0, a later 0 would repeat a boundary or an index. */
+static uint64_t read_delta(irohds_pc_reader *r, uint64_t pos, size_t k)
+{
+    uint64_t delta = irohds_pc_read_u64(r);
+    if (k > 0 && delta == 0)
+        irohds_pc_fail(r, -EPROTO);
+    else if (delta > UINT64_MAX - pos)
+        irohds_pc_fail(r, -EOVERFLOW);
+    return r->err ? pos : pos + delta;
+}
+
 void irohds_blobs_ranges_encode(irohds_pc_writer *w, const irohds_blobs_ranges *rs)
 {
     uint32_t nb = boundaries(rs);
@@ -227,12 +239,7 @@ int irohds_blobs_ranges_decode(irohds_pc_reader *r, irohds_blobs_ranges *rs)
     uint64_t pos = 0;
     rs->n = 0;
     for (size_t k = 0; k < nb && !r->err; k++) {
-        uint64_t width = irohds_pc_read_u64(r);
-        if (k > 0 && width == 0)
-            irohds_pc_fail(r, -EPROTO);
-        else if (width > UINT64_MAX - pos)
-            irohds_pc_fail(r, -EOVERFLOW);
-        pos += width;
+        pos = read_delta(r, pos, k);
         if (k % 2 == 0)
             rs->r[rs->n++] = (irohds_blobs_range){pos, IROHDS_BLOBS_OPEN};
         else
@@ -263,12 +270,7 @@ int irohds_blobs_seq_decode(irohds_pc_reader *r, irohds_blobs_seq *seq)
     uint64_t index = 0;
     seq->n = 0;
     for (size_t i = 0; i < n && !r->err; i++) {
-        uint64_t delta = irohds_pc_read_u64(r);
-        if (i > 0 && delta == 0)
-            irohds_pc_fail(r, -EPROTO);
-        else if (delta > UINT64_MAX - index)
-            irohds_pc_fail(r, -EOVERFLOW);
-        index += delta;
+        index = read_delta(r, index, i);
         seq->index[i] = index;
         irohds_blobs_ranges_decode(r, &seq->ranges[i]);
         seq->n++;

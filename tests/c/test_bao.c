@@ -26,53 +26,15 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 
 #include "hash/bao.h"
 #include "hash/blake3.h"
-
-
-
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    if (!hex || strlen(hex) != 64)
-        return -1;
-    for (int i = 0; i < 32; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
-/* The bao vectors' input: 4-byte little-endian counter starting at 1. */
-static uint8_t *bao_input(size_t len)
-{
-    uint8_t *b = malloc(len + 4);
-    for (size_t i = 0; i * 4 < len; i++) {
-        uint32_t c = (uint32_t)(i + 1);
-        for (int k = 0; k < 4; k++)
-            b[4 * i + k] = (uint8_t)(c >> (8 * k));
-    }
-    return b;
-}
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
 }
 
 /* Combined encoding from data + pre-order outboard: a subtree of more than

@@ -33,11 +33,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 
 #include "blobs/blobs.h"
 #include "hash/bao.h"
 #include "hash/blake3.h"
-#include "util/util.h"
 
 #define OPEN IROHDS_BLOBS_OPEN
 #define G4 4
@@ -57,41 +57,6 @@ static uint64_t rnd(void)
 static uint64_t rnd_below(uint64_t n)
 {
     return n ? rnd() % n : 0;
-}
-
-static int unhex32(const char *hex, uint8_t out[32])
-{
-    return hex && strlen(hex) == 64 ? irohds_hex_decode(hex, out, 32) : -1;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
-
-/* The bao vectors' input: a 4-byte little-endian counter from 1. */
-static uint8_t *bao_input(size_t len)
-{
-    uint8_t *b = malloc(len + 4);
-    for (size_t i = 0; i * 4 < len; i++) {
-        uint32_t c = (uint32_t)(i + 1);
-        for (int k = 0; k < 4; k++)
-            b[4 * i + k] = (uint8_t)(c >> (8 * k));
-    }
-    return b;
 }
 
 static uint8_t *random_bytes(size_t len)
@@ -440,12 +405,40 @@ static void check_corruptions(const char *tag, const blob_t *b, const irohds_blo
     }
 }
 
+/* The vector's outboard and input corruptions, made in the provider's
+ * outboard (offsets past bao's 8-byte prefix) or blob: the response carries
+ * them and the decoder must fail. */
+static void check_source_corruptions(const char *tag, blob_t *b, unsigned g, json_object *list,
+                                     bool outboard)
+{
+    irohds_blobs_ranges all;
+    irohds_blobs_ranges_all(&all);
+    for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+        int64_t off = json_object_get_int64(json_object_array_get_idx(list, i)) - (outboard ? 8 : 0);
+        uint8_t *p = outboard ? b->ob : b->data;
+        if (off < 0)
+            continue; /* bao's size prefix: not in our outboard */
+        p[off] ^= 1;
+        size_t n;
+        uint8_t *enc = encode(b, &all, g, 0, &n);
+        p[off] ^= 1;
+        sink_t s = new_sink(b);
+        result_t r = decode(b->root, &all, g, enc, n, FRAG_RANDOM, &s);
+        CHECK(r.err == -EBADMSG && !r.done && !s.bad && !s.bad_parent,
+              "%s: %s corruption at %lld accepted", tag, outboard ? "outboard" : "input",
+              (long long)off);
+        free_sink(&s);
+        free(enc);
+    }
+}
+
 /* Encode the whole blob; compare with the vector, decode it back. */
 static void check_encode_case(const char *file, json_object *c, json_object *ob_case, unsigned g)
 {
     size_t len = (size_t)jint(c, "input_len"), n, rn;
     char tag[96];
     snprintf(tag, sizeof tag, "%s encode %zu", file, len);
+    CHECK(!ob_case || (size_t)jint(ob_case, "input_len") == len, "%s: outboard case", tag);
     blob_t b = make_blob(bao_input(len), len, g);
     irohds_blobs_ranges all;
     irohds_blobs_ranges_all(&all);
@@ -480,6 +473,10 @@ static void check_encode_case(const char *file, json_object *c, json_object *ob_
         free_sink(&s);
     }
     check_corruptions(tag, &b, &all, g, enc, n, jget(c, "corruptions"));
+    if (ob_case) {
+        check_source_corruptions(tag, &b, g, jget(ob_case, "outboard_corruptions"), true);
+        check_source_corruptions(tag, &b, g, jget(ob_case, "input_corruptions"), false);
+    }
     free(enc);
     free_blob(&b);
 }
@@ -772,15 +769,18 @@ static void test_errors(void)
           "encoder huge size");
     CHECK(irohds_bao_decoder_init(dec, b.root, &all, 5, NULL) == -EINVAL, "decoder group_log 5");
 
-    /* a failing read sticks */
+    /* a failing read sticks; the bytes it was to fill are not counted */
     source_t src = {.blob = &b, .fail_after = 3};
-    uint8_t out[4096];
+    uint8_t out[20000];
     size_t n;
     int err = 0;
     irohds_bao_encoder_init(enc, b.size, &all, G4);
     for (int i = 0; i < 100 && !err; i++)
         err = irohds_bao_encoder_pull(enc, out, sizeof out, &n, src_read, &src);
-    CHECK(err == -EIO && !irohds_bao_encoder_done(enc), "read error");
+    /* reads: root pair, left pair, left-left pair, then group 0 straight
+     * into out: that one fails, after the header and three pairs */
+    CHECK(err == -EIO && !irohds_bao_encoder_done(enc) && n == 8 + 3 * 64, "read error (%zu)",
+          n);
     src.fail_after = -1;
     CHECK(irohds_bao_encoder_pull(enc, out, sizeof out, &n, src_read, &src) == -EIO && n == 0,
           "read error sticks");

@@ -24,31 +24,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "vectors.h"
 
 #include "blobs/blobs.h"
-#include "util/util.h"
 
 #define OPEN IROHDS_BLOBS_OPEN
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(hex) / 2;
-    if (n > cap || irohds_hex_decode(hex, out, n) != 0)
-        return (size_t)-1;
-    return n;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
-}
-
-static json_object *jget(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? v : NULL;
-}
 
 static json_object *load(const char *dir, const char *file)
 {

@@ -12,28 +12,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "util/util.h"
+#include "vectors.h"
 #include "wire/postcard.h"
-
-static size_t unhex(const char *hex, uint8_t *out, size_t cap)
-{
-    size_t n = strlen(hex) / 2;
-    if (n > cap || irohds_hex_decode(hex, out, n) != 0)
-        return (size_t)-1;
-    return n;
-}
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : "";
-}
-
-static int64_t jint(json_object *o, const char *k)
-{
-    json_object *v;
-    return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -1;
-}
 
 static void test_vectors(const char *dir)
 {
