@@ -356,7 +356,10 @@ static void fill_settings(irohds_net_conn *c, ngtcp2_settings *s, uint64_t now)
     s->handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
     size_t payload = net_ep_payload_size(c->ep, (const struct sockaddr *)&c->remote);
     s->max_tx_udp_payload_size = payload;
+    /* Above what PMTUD probes for, the size is known (loopback, or set by
+     * the caller): use it as is. */
     s->no_tx_udp_payload_size_shaping = payload > NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
+    s->no_pmtud = s->no_tx_udp_payload_size_shaping;
 }
 
 static void fill_params(irohds_net_conn *c, ngtcp2_transport_params *p)

@@ -136,6 +136,8 @@ static srec *rec(side *s, int64_t sid)
 
 static void srec_add(srec *r, const uint8_t *data, size_t len)
 {
+    if (len == 0)
+        return; /* a bare fin: data may be NULL */
     if (r->len + len > r->cap) {
         r->cap = (r->len + len) * 2;
         r->buf = realloc(r->buf, r->cap);
@@ -278,7 +280,7 @@ static void on_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *
     s->bytes += len;
     if (s->keep)
         srec_add(r, data, len);
-    if (s->hash)
+    if (s->hash && len)
         crypto_generichash_update(&s->rx_hash, data, len);
     if (s->pause && !r->paused) {
         r->paused = true;
