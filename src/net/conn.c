@@ -339,10 +339,10 @@ static ngtcp2_cc_algo cc_algo(int cc)
         return NGTCP2_CC_ALGO_RENO;
     case IROHDS_NET_CC_CUBIC:
         return NGTCP2_CC_ALGO_CUBIC;
-    case IROHDS_NET_CC_BBR:
-        return NGTCP2_CC_ALGO_BBR;
-    default:
+    case IROHDS_NET_CC_BBR2:
         return NGTCP2_CC_ALGO_BBR2;
+    default:
+        return NGTCP2_CC_ALGO_BBR;
     }
 }
 

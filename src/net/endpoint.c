@@ -71,7 +71,7 @@ void irohds_net_config_defaults(irohds_net_config *c)
     if (!c->max_conns)
         c->max_conns = 4096;
     if (!c->cc)
-        c->cc = IROHDS_NET_CC_BBR2;
+        c->cc = IROHDS_NET_CC_BBR; /* measured: see docs/transport.md */
 }
 
 /* ------------------------------------------------------------ addresses */

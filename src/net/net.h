@@ -137,7 +137,7 @@ typedef struct irohds_net_config {
     uint32_t max_streams_uni;      /* 128 */
     uint32_t max_conns;            /* live connections, both directions: 4096 */
     size_t max_udp_payload;        /* 0: 1452 with PMTUD, larger to loopback */
-    int cc;                        /* IROHDS_NET_CC_*; default: see transport.md */
+    int cc;                        /* IROHDS_NET_CC_*; default BBR (transport.md) */
     unsigned flags;                /* IROHDS_NET_NO_GSO | ... */
 } irohds_net_config;
 
