@@ -749,6 +749,8 @@ void net_conn_read(irohds_net_conn *c, const uint8_t *data, size_t len,
         net_ep_schedule(c->ep, c);
     } else if (r == NGTCP2_ERR_DRAINING) {
         drain(c);
+    } else if (r == NGTCP2_ERR_RECV_VERSION_NEGOTIATION) {
+        vanish(c, -EPROTONOSUPPORT, "the peer speaks no QUIC version we do");
     } else if (r == NGTCP2_ERR_DROP_CONN || r == NGTCP2_ERR_RETRY) {
         vanish(c, -EPROTO, "dropped by QUIC");
     } else if (r == NGTCP2_ERR_CRYPTO) {

@@ -59,6 +59,7 @@ typedef struct irohds_net_conn irohds_net_conn;
  *   -ENOPROTOOPT   no common ALPN (refused by the server)
  *   -ECONNREFUSED  the peer refused the handshake (a TLS alert)
  *   -ECONNRESET    stateless reset, or the peer closed with a transport error
+ *   -EPROTONOSUPPORT  the peer speaks no QUIC version we do
  *   -EPROTO        the peer broke the protocol (we closed with an error)
  *   -ECANCELED     the endpoint was freed
  *   -ENOMEM
@@ -199,8 +200,9 @@ int irohds_net_connect(irohds_net_endpoint *ep, const uint8_t node_id[IROHDS_NET
                        const struct sockaddr *addr, const char *alpn, uint64_t initial_rtt_us,
                        void *user_ptr, irohds_net_conn **out);
 
-/* A live (not closing) connection to node_id with that ALPN, in either
- * direction, or NULL.  Prefers an established one over one handshaking. */
+/* A live (not closing) connection to node_id with that ALPN (NULL: any), in
+ * either direction, or NULL.  Prefers an established one over one still
+ * handshaking. */
 irohds_net_conn *irohds_net_find(irohds_net_endpoint *ep, const uint8_t node_id[IROHDS_NET_ID_LEN],
                                  const char *alpn);
 
