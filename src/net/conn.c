@@ -339,10 +339,10 @@ static ngtcp2_cc_algo cc_algo(int cc)
         return NGTCP2_CC_ALGO_RENO;
     case IROHDS_NET_CC_CUBIC:
         return NGTCP2_CC_ALGO_CUBIC;
-    case IROHDS_NET_CC_BBR:
-        return NGTCP2_CC_ALGO_BBR;
-    default:
+    case IROHDS_NET_CC_BBR2:
         return NGTCP2_CC_ALGO_BBR2;
+    default:
+        return NGTCP2_CC_ALGO_BBR;
     }
 }
 
@@ -356,7 +356,10 @@ static void fill_settings(irohds_net_conn *c, ngtcp2_settings *s, uint64_t now)
     s->handshake_timeout = cfg->handshake_timeout_ms * NGTCP2_MILLISECONDS;
     size_t payload = net_ep_payload_size(c->ep, (const struct sockaddr *)&c->remote);
     s->max_tx_udp_payload_size = payload;
+    /* Above what PMTUD probes for, the size is known (loopback, or set by
+     * the caller): use it as is. */
     s->no_tx_udp_payload_size_shaping = payload > NGTCP2_MAX_PMTUD_UDP_PAYLOAD_SIZE;
+    s->no_pmtud = s->no_tx_udp_payload_size_shaping;
 }
 
 static void fill_params(irohds_net_conn *c, ngtcp2_transport_params *p)
@@ -746,6 +749,8 @@ void net_conn_read(irohds_net_conn *c, const uint8_t *data, size_t len,
         net_ep_schedule(c->ep, c);
     } else if (r == NGTCP2_ERR_DRAINING) {
         drain(c);
+    } else if (r == NGTCP2_ERR_RECV_VERSION_NEGOTIATION) {
+        vanish(c, -EPROTONOSUPPORT, "the peer speaks no QUIC version we do");
     } else if (r == NGTCP2_ERR_DROP_CONN || r == NGTCP2_ERR_RETRY) {
         vanish(c, -EPROTO, "dropped by QUIC");
     } else if (r == NGTCP2_ERR_CRYPTO) {

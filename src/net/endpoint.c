@@ -39,7 +39,7 @@
 
 #define RX_BATCHES_PER_WAKEUP 8   /* then let the rest of the loop run */
 #define RESETS_PER_SECOND 100     /* stateless resets + version negotiations */
-#define LOOPBACK_PAYLOAD 1452
+#define LOOPBACK_PAYLOAD 65000 /* lo's MTU is 65536: fewer, larger packets */
 
 uint64_t net_now(void)
 {
@@ -71,7 +71,7 @@ void irohds_net_config_defaults(irohds_net_config *c)
     if (!c->max_conns)
         c->max_conns = 4096;
     if (!c->cc)
-        c->cc = IROHDS_NET_CC_BBR2;
+        c->cc = IROHDS_NET_CC_BBR; /* measured: see docs/transport.md */
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -395,9 +395,9 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
     }
     irohds_net_conn *c = net_cidmap_get(&ep->cids, vc.dcid, vc.dcidlen);
     if (c) {
-        net_conn_read(c, data, len, from, fromlen, net_now());
+        net_conn_read(c, data, len, from, fromlen, ep->rx_now);
     } else if (vc.version) {
-        accept_initial(ep, data, len, from, fromlen, net_now());
+        accept_initial(ep, data, len, from, fromlen, ep->rx_now);
     } else if (len >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1 &&
                (c = net_cidmap_get(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
                                    NGTCP2_STATELESS_RESET_TOKENLEN)) != NULL) {
@@ -411,6 +411,7 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
 static void readable(irohds_net_endpoint *ep)
 {
     for (int i = 0; i < RX_BATCHES_PER_WAKEUP && !ep->freeing; i++) {
+        ep->rx_now = net_now(); /* one timestamp per batch */
         int n = net_udp_recv(&ep->udp, on_datagram, ep);
         if (n <= 0)
             break;
@@ -717,7 +718,8 @@ irohds_net_conn *irohds_net_find(irohds_net_endpoint *ep, const uint8_t node_id[
     irohds_net_conn *handshaking = NULL;
     for (irohds_net_conn *c = ep->conns; c; c = c->next) {
         if (!net_conn_live(c) || !c->visible || c->close_requested || !c->remote_id_known ||
-            memcmp(c->remote_id, node_id, IROHDS_NET_ID_LEN) != 0 || strcmp(c->alpn, alpn) != 0)
+            memcmp(c->remote_id, node_id, IROHDS_NET_ID_LEN) != 0 ||
+            (alpn && strcmp(c->alpn, alpn) != 0))
             continue;
         if (c->state == NET_CONN_OPEN)
             return c;

@@ -59,6 +59,7 @@ typedef struct irohds_net_conn irohds_net_conn;
  *   -ENOPROTOOPT   no common ALPN (refused by the server)
  *   -ECONNREFUSED  the peer refused the handshake (a TLS alert)
  *   -ECONNRESET    stateless reset, or the peer closed with a transport error
+ *   -EPROTONOSUPPORT  the peer speaks no QUIC version we do
  *   -EPROTO        the peer broke the protocol (we closed with an error)
  *   -ECANCELED     the endpoint was freed
  *   -ENOMEM
@@ -87,8 +88,8 @@ typedef struct irohds_net_callbacks {
     void (*closed)(irohds_net_conn *c, const irohds_net_close_info *why);
     /* The peer opened stream sid (its first frame arrived). */
     void (*stream_opened)(irohds_net_conn *c, int64_t sid);
-    /* In-order stream data; len may be 0 when fin.  Flow-control credit is
-     * returned when this returns, unless reads are paused. */
+    /* In-order stream data; len may be 0 (and data NULL) when fin.
+     * Flow-control credit goes back when this returns. */
     void (*recv)(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *data, size_t len,
                  bool fin);
     /* A write that was cut short (or refused) can go on: the stream's send
@@ -137,7 +138,7 @@ typedef struct irohds_net_config {
     uint32_t max_streams_uni;      /* 128 */
     uint32_t max_conns;            /* live connections, both directions: 4096 */
     size_t max_udp_payload;        /* 0: 1452 with PMTUD, larger to loopback */
-    int cc;                        /* IROHDS_NET_CC_*; default: see transport.md */
+    int cc;                        /* IROHDS_NET_CC_*; default BBR (transport.md) */
     unsigned flags;                /* IROHDS_NET_NO_GSO | ... */
 } irohds_net_config;
 
@@ -199,8 +200,9 @@ int irohds_net_connect(irohds_net_endpoint *ep, const uint8_t node_id[IROHDS_NET
                        const struct sockaddr *addr, const char *alpn, uint64_t initial_rtt_us,
                        void *user_ptr, irohds_net_conn **out);
 
-/* A live (not closing) connection to node_id with that ALPN, in either
- * direction, or NULL.  Prefers an established one over one handshaking. */
+/* A live (not closing) connection to node_id with that ALPN (NULL: any), in
+ * either direction, or NULL.  Prefers an established one over one still
+ * handshaking. */
 irohds_net_conn *irohds_net_find(irohds_net_endpoint *ep, const uint8_t node_id[IROHDS_NET_ID_LEN],
                                  const char *alpn);
 

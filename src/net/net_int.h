@@ -313,6 +313,7 @@ struct irohds_net_endpoint {
     uint32_t nconns;            /* live ones */
     irohds_net_conn *qhead, *qtail;
     net_rtt_slot rtt[NET_RTT_SLOTS];
+    uint64_t rx_now;            /* timestamp of the batch being read */
     uint64_t rx_dropped, handshakes_failed, resets_sent, vn_sent;
     uint64_t reset_window;      /* loop ms the current reset budget started */
     unsigned resets_in_window;

@@ -126,7 +126,7 @@ void net_tls_free(net_tls *t)
 static int refuse(net_tls_peer *p, int err, const char *why)
 {
     p->verify_err = err;
-    snprintf(p->why, sizeof p->why, "%.*s", (int)sizeof p->why - 1, why);
+    snprintf(p->why, sizeof p->why, "%.150s", why);
     return GNUTLS_E_CERTIFICATE_ERROR;
 }
 
@@ -147,7 +147,7 @@ static int verify_peer(gnutls_session_t s)
     p->have_spki = true;
     const uint8_t *key = p->spki + sizeof SPKI_PREFIX;
     if (p->client && memcmp(key, p->expected, IROHDS_NET_ID_LEN) != 0) {
-        char got[65], want[65], why[200];
+        char got[65], want[65], why[150];
         irohds_hex_encode(key, IROHDS_NET_ID_LEN, got);
         irohds_hex_encode(p->expected, IROHDS_NET_ID_LEN, want);
         snprintf(why, sizeof why, "server key %.16s... is not the node id dialed %.16s...", got,

@@ -136,6 +136,8 @@ static srec *rec(side *s, int64_t sid)
 
 static void srec_add(srec *r, const uint8_t *data, size_t len)
 {
+    if (len == 0)
+        return; /* a bare fin: data may be NULL */
     if (r->len + len > r->cap) {
         r->cap = (r->len + len) * 2;
         r->buf = realloc(r->buf, r->cap);
@@ -278,7 +280,7 @@ static void on_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *
     s->bytes += len;
     if (s->keep)
         srec_add(r, data, len);
-    if (s->hash)
+    if (s->hash && len)
         crypto_generichash_update(&s->rx_hash, data, len);
     if (s->pause && !r->paused) {
         r->paused = true;
@@ -1002,6 +1004,66 @@ static void test_garbage(void)
     pair_down(&p);
 }
 
+/* A "server" that only answers version negotiation: the client gives up. */
+static void test_version_negotiation(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.cli.name = "client";
+    p.kc = key_from_seed(0x2a);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", NULL);
+    key k = key_from_seed(0);
+    irohds_net_conn *c;
+    irohds_net_connect(p.cli.ep, k.pk, (struct sockaddr *)&a, ALPN_BYTES, 0, NULL, &c);
+    uint8_t in[2048], out[128];
+    struct sockaddr_storage from;
+    bool answered = false;
+    for (int i = 0; i < 100 && !p.cli.closed; i++) {
+        run_for(&p.loop, 10);
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(fd, in, sizeof in, 0, (struct sockaddr *)&from, &fl);
+        if (n < 7 || !(in[0] & 0x80) || answered)
+            continue;
+        size_t dl = in[5], sl = in[6 + dl], o = 0;
+        out[o++] = 0x80 | 0x3f;
+        memset(out + o, 0, 4); /* version 0: version negotiation */
+        o += 4;
+        out[o++] = (uint8_t)sl;
+        memcpy(out + o, in + 7 + dl, sl);
+        o += sl;
+        out[o++] = (uint8_t)dl;
+        memcpy(out + o, in + 6, dl);
+        o += dl;
+        static const uint8_t other[4] = {0x1a, 0x2a, 0x3a, 0x4a}; /* nothing we speak */
+        memcpy(out + o, other, 4);
+        o += 4;
+        sendto(fd, out, o, 0, (struct sockaddr *)&from, fl);
+        answered = true;
+    }
+    CHECK(answered && run_until(&p.loop, cli_closed, &p, 3000), "client gave up");
+    CHECK(p.cli.why.err == -EPROTONOSUPPORT, "err %d (%s)", p.cli.why.err, p.cli.why.reason);
+    close(fd);
+    irohds_net_endpoint_free(p.cli.ep);
+    loop_done(&p.loop);
+    side_reset(&p.cli);
+}
+
+/* iroh <= 1.0.3 sent base32dnssec(id).iroh.invalid as SNI; we may too. */
+static void test_sni(void)
+{
+    irohds_net_config ccfg = {.flags = IROHDS_NET_SEND_SNI};
+    pair p;
+    if (pair_up(&p, "127.0.0.1", NULL, &ccfg))
+        check_identities(&p);
+    pair_down(&p);
+}
+
 /* ------------------------------------------------------------- restart */
 
 static uint16_t free_port(void)
@@ -1428,6 +1490,8 @@ int main(int argc, char **argv)
     test_idle();
     test_dead_port();
     test_garbage();
+    test_version_negotiation();
+    test_sni();
     test_restart();
     test_dual_stack();
     test_reset_stop();
