@@ -120,7 +120,7 @@ class _State:
                  ignore: Sequence[str], tier0: bool, trust: frozenset = frozenset()) -> None:
         self.func = func
         self.trust = trust
-        self._trusted: Optional[frozenset] = None
+        self._trusted: Tuple[Any, frozenset] = (None, frozenset())  # (runtime, ids)
         self.name = function_name(func)
         self.ns = ns
         self.version = version
@@ -195,11 +195,20 @@ class _State:
             store = rt.store()
             if store is None:
                 return False, None
-        try:
-            if record is None:
+        if record is None:
+            try:
                 record = store.lookup(key) or hint
-                if record is None:
+            except Exception as exc:  # noqa: BLE001 - the index, not the result: reopen it
+                log_once("store-lookup", "irohds: reading the store index failed (%s: %s); "
+                         "reopening it", type(exc).__name__, exc)
+                rt.drop_store()
+                store = rt.store()
+                if store is None:
                     return False, None
+                record = hint  # a daemon HIT's record, if any, needs no index
+            if record is None:
+                return False, None
+        try:
             blob = record.get("blob")
             if blob is None:
                 blob = record.get("hash")
@@ -230,17 +239,19 @@ class _State:
     # ----------------------------------------------------- results from peers
     def configured_trust(self) -> frozenset:
         """Producers trusted for this function: memo(trust=...), config.toml's
-        top-level trusted and its [namespace.<ns>] trusted (read once)."""
-        if self._trusted is None:
-            config = _daemon.runtime().config
+        top-level trusted and its [namespace.<ns>] trusted (read once per
+        Runtime, i.e. per process and data dir)."""
+        rt = _daemon.runtime()
+        if self._trusted[0] is not rt:
+            config = rt.config
             ids = set(self.trust)
             ids.update(str(n).lower() for n in config.get("trusted", ()))
             per_ns = config.get("namespace_trusted", {})
             if isinstance(per_ns, dict):
                 ids.update(str(n).lower() for n in per_ns.get(self.ns, ()))
             ids.discard(_UNKNOWN_PRODUCER)  # an unknown producer is never trusted
-            self._trusted = frozenset(ids)
-        return self._trusted
+            self._trusted = (rt, frozenset(ids))
+        return self._trusted[1]
 
     def load_remote(self, store: Any, key: bytes, record: Dict[str, Any], blob: bytes) -> Any:
         """A result the daemon downloaded from a peer.  Plain pickle when its

@@ -51,16 +51,25 @@ def _eta(seconds: float) -> str:
 
 def render(label: str, done: int, total: int, rate: Optional[float], width: int) -> str:
     """The bar's text for done of total bytes at rate bytes/s (None: not
-    known yet), cut to width columns."""
-    frac = done / total if total > 0 else 1.0
+    known yet), within width - 1 columns: on a narrow terminal the bar
+    graphic goes first, then the label is shortened; the figures stay."""
+    frac = min(done / total, 1.0) if total > 0 else 1.0
     cells = int(frac * BAR_CELLS)
-    parts = [f"irohds: fetching {label}", "[" + "#" * cells + "-" * (BAR_CELLS - cells) + "]",
-             f"{_mb(done)}/{_mb(total)} MB"]
+    graphic = "[" + "#" * cells + "-" * (BAR_CELLS - cells) + "]"
+    stats = [f"{_mb(done)}/{_mb(total)} MB"]
     if rate:
-        parts.append(f"{_mb(rate)} MB/s")
-        parts.append("ETA " + _eta(max(total - done, 0) / rate))
-    text = "  ".join(parts)
-    return text[:max(width - 1, 10)]
+        stats += [f"{_mb(rate)} MB/s", "ETA " + _eta(max(total - done, 0) / rate)]
+    head = "irohds: fetching "
+    room = max(width - 1, 20)
+    for parts in ([head + label, graphic] + stats, [head + label] + stats):
+        text = "  ".join(parts)
+        if len(text) <= room:
+            return text
+    tail = "  " + "  ".join(stats)
+    keep = room - len(head) - len(tail)
+    if keep >= 4:
+        return head + label[:keep - 1] + "…" + tail
+    return tail.strip()[:room]
 
 
 def _columns(stream: Any) -> int:

@@ -21,10 +21,11 @@ crashing on one).  So here:
   ``Refused`` naming it.  Nothing is imported for a refused name; numpy is
   imported only when the stream names numpy;
 * REDUCE calls only the callables of that table, through a checking
-  wrapper (_SafeCalls): numpy's ``_reconstruct`` only as numpy writes it,
-  ``dtype(spec, align, copy)`` always as a fresh copy (``copy=False`` would
-  hand out numpy's shared builtin dtype for a BUILD to rewrite),
-  ``_frombuffer`` / ``scalar`` only with a checked, non-object dtype;
+  wrapper: numpy's ``_reconstruct`` only as numpy writes it,
+  ``dtype(spec, align, copy)`` always as a fresh copy (a BUILD then never
+  reaches a dtype numpy shares; numpy 2.4 also ignores one on its builtin
+  dtypes, but nothing here relies on that), ``_frombuffer`` / ``scalar``
+  only with a checked, non-object dtype;
 * BUILD applies only to a dtype or an array that this load created and has
   not built yet.  A dtype's state is tried on a scratch copy first and must
   give exactly the flags, item size and alignment numpy derives from the
