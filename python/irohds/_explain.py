@@ -55,7 +55,7 @@ def decide(state: Any, args: Tuple[Any, ...], kwargs: Optional[Dict[str, Any]]) 
                           "the call computes without the cache"}
     if key in state.results:
         return {"key": key.hex(), "decision": "hit", "where": "memory",
-                "reason": "this process already holds the result (tier 0)"}
+                "reason": "this process holds it already, tier 0"}
     local = _local_record(state, key)
     if local is not None:
         return local
@@ -78,7 +78,7 @@ def _local_record(state: Any, key: bytes) -> Optional[Dict[str, Any]]:
         "producer": bytes(record.get("producer") or bytes(32)).hex(),
         "remote": bool(record.get("remote"))}
     if not report["remote"]:
-        report["reason"] = "stored on this machine (tier 1: read straight from the store)"
+        report["reason"] = "computed on this machine, tier 1: read straight from the store"
         return report
     rt = _daemon.runtime()
     trusted = (report["producer"] in state.configured_trust()
@@ -209,14 +209,16 @@ def render(name: str, r: Dict[str, Any]) -> str:
     lines = [f"irohds.explain  {name}" + (f"  key {key[:16]}…" if key else "")]
     decision = r.get("decision", "unknown")
     where = r.get("where")
-    head = f"{decision}: {where}" if decision == "hit" else decision
+    head = decision
+    if decision == "hit":
+        head += ": in memory" if where == "memory" else f": {where}"
     lines.append(f"  decision   {head}" + (f" ({r['reason']})" if r.get("reason") else ""))
     if where == "local store":
         lines.append(f"  stored     {_bytes(r.get('size'))}, computed in "
                      f"{_seconds(r.get('producer_seconds'))}"
                      + (f" by peer {_node(r.get('producer'))}" if r.get("remote") else ""))
         return "\n".join(lines)
-    if where != "daemon" or decision == "unknown":
+    if where != "daemon" or "local_compute_s" not in r:  # no figures to show
         return "\n".join(lines)
     compute = f"  compute    ~{_seconds(r.get('local_compute_s'))} here"
     if _is_number(r.get("producer_seconds")):
