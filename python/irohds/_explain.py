@@ -32,6 +32,9 @@ NUMBERS = ("local_compute_s", "download_s", "wait_s", "size", "producer_seconds"
 
 
 def explain(f: Any, args: Tuple[Any, ...], kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    bound = getattr(f, "__self__", None)
+    if bound is not None and hasattr(f, "__func__"):  # obj.method: the call passes obj
+        f, args = f.__func__, (bound,) + tuple(args)
     state = getattr(f, "_irohds", None)
     if not isinstance(state, _memo._State):
         raise TypeError("irohds.explain takes a function decorated with @irohds.memo, "

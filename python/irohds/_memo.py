@@ -24,10 +24,9 @@ daemon downloads, a progress bar is shown on a terminal's stderr.
 Never worse than no cache: any failure of the machinery (no daemon, garbage
 replies, corrupt or unloadable blob, a result refused from an untrusted
 peer, store unreadable, unpicklable result) is logged once and the call
-computes and returns the right value.  Errors
-raised by the function itself propagate (its lease is released, nothing is
-stored); a call with arguments that do not bind raises TypeError as Python
-would.
+computes and returns the right value.  Errors raised by the function itself
+propagate (its lease is released, nothing is stored); a call with arguments
+that do not bind raises TypeError as Python would.
 
 async def functions get a coroutine wrapper with the same path; blocking
 IPC runs in a worker thread so the event loop keeps running.

@@ -149,7 +149,8 @@ class Client:
 
         progress(done, total) is called for each well-formed PROGRESS frame
         (bytes verified so far, bytes to download), in this thread with the
-        GIL held.  An exception it raises propagates out of get() and
+        GIL held and this client's lock taken (it must not use this client).
+        An exception it raises propagates out of get() and
         abandons the wait (the client closes: see `closed`); callers that
         must not lose the result catch their own errors (irohds._progress
         does).

@@ -168,6 +168,21 @@ def test_result_from_an_untrusted_peer(tmp_path: Path, capsys: pytest.CaptureFix
     assert "by peer 777777777777…" in capsys.readouterr().out
 
 
+class Model:
+    @irohds.memo(ignore=["self"])
+    def score(self, x):
+        CALLS.append(("score", x))
+        return -x
+
+
+def test_bound_method_is_explained_as_its_call(sock: str) -> None:
+    model = Model()
+    assert model.score(3) == -3
+    report = irohds.explain(model.score, 3)
+    assert report["decision"] == "hit" and report["where"] == "memory"
+    assert report["key"] == Model.score._irohds.key((model, 3), None).hex()
+
+
 def test_disabled_and_unkeyable(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(TypeError):
         irohds.explain(f)  # does not bind, as the call would not

@@ -227,14 +227,20 @@ def test_namespace_trust(tmp_path: Path, home: Path) -> None:
     assert f(9) == {"computed": 9} and not (tmp_path / "f").exists()  # ns "default": not
 
 
-def test_own_node_id_is_trusted(tmp_path: Path) -> None:
-    """A result this node computed and got back from a peer later."""
+@pytest.mark.parametrize("known", [True, False])
+def test_own_node_id_is_trusted(known: bool, tmp_path: Path) -> None:
+    """A result this node computed and got back from a peer later.  When this
+    process has not talked to the daemon yet (known=False), the restricted
+    load refuses first, and the daemon is asked for the node id only then."""
     own = bytes.fromhex(node_id())
     sentinel = tmp_path / "pwned"
     store_remote(tmp_path, f, (10,), pickled=attacks.payloads(str(sentinel))["os.system"],
                  producer=own)
     start_daemon()
+    if not known:
+        _daemon.runtime()._node_id = None
     assert f(10) == 0 and sentinel.exists() and CALLS == []
+    assert _daemon.runtime()._node_id == own.hex()
 
 
 def test_unknown_producer_is_never_trusted(tmp_path: Path, home: Path) -> None:
