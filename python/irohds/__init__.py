@@ -25,7 +25,7 @@ from irohds._fileref import FileRef, resolve
 from irohds._identity import KeyWarning, function_name
 from irohds._memo import CheapCallWarning, forget_function, memo
 
-__all__ = ["memo", "FileRef", "resolve", "evict", "join", "info",
+__all__ = ["memo", "FileRef", "resolve", "evict", "join", "info", "explain",
            "CheapCallWarning", "KeyWarning", "function_name"]
 
 
@@ -44,6 +44,16 @@ def join(ns: str) -> None:
     if not isinstance(ns, str) or not ns:
         raise ValueError("ns must be a non-empty str")
     _daemon.admin_call(lambda c: c.join(ns))
+
+
+def explain(f: Any, *args: Any, **kwargs: Any) -> Dict[str, Any]:
+    """Why f(*args, **kwargs) would hit, fetch from a peer, compute or wait,
+    with the numbers behind it; printed, and returned as a dict.  Computes
+    the call's key and nothing else: no compute, no lease, no daemon start.
+    See docs/api.md."""
+    from irohds._explain import explain as _explain
+
+    return _explain(f, args, kwargs)
 
 
 def info() -> Dict[str, Any]:

@@ -93,6 +93,7 @@ class Runtime:
         self._deferred: Optional[Tuple[Any, bytes]] = None
         self._pid = os.getpid()
         self._config: Optional[Dict[str, Any]] = None
+        self._node_id: Optional[str] = None  # hex, from the daemon's HELLO
         self._store: Any = None
         self._store_retry_at = 0.0
         self._daemon_retry_at = 0.0
@@ -178,9 +179,10 @@ class Runtime:
     # --------------------------------------------------------------- daemon
     def client(self) -> Optional[Any]:
         """This thread's daemon client, connecting (and starting the daemon)
-        if needed; None when no daemon can be had right now."""
+        if needed; None when no daemon can be had right now.  A client that
+        closed itself (an abandoned GET: Ctrl-C, a timeout) is replaced."""
         client = getattr(self._local, "client", None)
-        if client is not None:
+        if client is not None and not client.closed:
             return client
         if time.monotonic() < self._daemon_retry_at:
             return None
@@ -191,6 +193,24 @@ class Runtime:
             self._daemon_retry_at = time.monotonic() + RETRY_AFTER
         self._local.client = client
         return client
+
+    def existing_client(self) -> Optional[Any]:
+        """This thread's client, or a fresh connection to a running daemon;
+        None when no daemon runs.  Never starts one (for explain)."""
+        client = getattr(self._local, "client", None)
+        if client is not None and not client.closed:
+            return client
+        client = self._connect()
+        if client is not None:
+            self._local.client = client
+        return client
+
+    def node_id(self) -> Optional[str]:
+        """This machine's node id (hex), as the daemon's HELLO gave it; asks
+        a daemon (starting one if needed) the first time.  None if none answers."""
+        if self._node_id is None:
+            client_or_none()
+        return self._node_id
 
     def drop_client(self, exc: BaseException) -> None:
         """Forget this thread's client after a transport error."""
@@ -211,7 +231,7 @@ class Runtime:
         except (ConnectionError, FileNotFoundError, OSError):
             return None  # nobody listening: try to start one
         try:
-            client.hello()
+            node = client.hello().get("node")
         except Exception as exc:  # noqa: BLE001 - garbage, version mismatch...
             try:
                 client.close()
@@ -222,6 +242,8 @@ class Runtime:
                      self.paths["socket_path"], type(exc).__name__, exc)
             self._daemon_retry_at = time.monotonic() + RETRY_AFTER
             raise _Unusable() from exc
+        if isinstance(node, str) and len(node) == 64:
+            self._node_id = node
         return client
 
     def _start(self) -> bool:

@@ -15,7 +15,10 @@ each see their own call's dir.
 
 Names are relative paths of safe components (no "..", ".", empty component,
 NUL, absolute path); a name that would lead out of the staging dir through a
-symlink is refused too (ValueError).
+symlink is refused too (ValueError).  A result from a peer is loaded with
+_REMOTE set: each FileRef in it must then also resolve, symlinks followed,
+inside its files/<key>/ dir (the daemon links a peer's files there; this is
+the loading side's own check).
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ _CALL: contextvars.ContextVar[Optional[CallStaging]] = contextvars.ContextVar(
     "irohds_call_staging", default=None)
 _BIND: contextvars.ContextVar[Optional[str]] = contextvars.ContextVar(
     "irohds_fileref_bind", default=None)
+_REMOTE: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "irohds_fileref_remote", default=False)
 
 
 @contextlib.contextmanager
@@ -99,6 +104,13 @@ def check_name(name: Any) -> str:
 def _inside(path: str, root: str) -> bool:
     real = os.path.realpath(path)
     return real == root or real.startswith(root + os.sep)
+
+
+def check_inside(name: str, base: str) -> None:
+    """ValueError unless base/name, symlinks followed, stays inside base."""
+    root = os.path.realpath(base)
+    if not _inside(os.path.join(base, *name.split("/")), root):
+        raise ValueError(f"FileRef name {name!r} leads out of {base}")
 
 
 def resolve(name: str) -> str:
@@ -143,6 +155,8 @@ class FileRef:
         if base is None:
             staging = _CALL.get()
             base = staging.dir if staging is not None else None
+        elif _REMOTE.get():
+            check_inside(name, base)  # a result from a peer: no way out through a link
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_base", base)
         return self

@@ -14,12 +14,19 @@
                         call returns exactly what every later hit returns
                         (read-only arrays, FileRefs under files/<key>/).
 
+A result the daemon downloaded from a peer (its record says remote) is
+loaded with plain pickle only when its producer is trusted (trust=, config
+trusted lists, this machine's own node id); otherwise the restricted
+unpickler loads plain data and refuses anything else, and a refused result
+is computed here and replaces the peer's (forced recompute).  While the
+daemon downloads, a progress bar is shown on a terminal's stderr.
+
 Never worse than no cache: any failure of the machinery (no daemon, garbage
-replies, corrupt or unloadable blob, store unreadable, unpicklable result)
-is logged once and the call computes and returns the right value.  Errors
-raised by the function itself propagate (its lease is released, nothing is
-stored); a call with arguments that do not bind raises TypeError as Python
-would.
+replies, corrupt or unloadable blob, a result refused from an untrusted
+peer, store unreadable, unpicklable result) is logged once and the call
+computes and returns the right value.  Errors raised by the function itself
+propagate (its lease is released, nothing is stored); a call with arguments
+that do not bind raises TypeError as Python would.
 
 async def functions get a coroutine wrapper with the same path; blocking
 IPC runs in a worker thread so the event loop keeps running.
@@ -74,13 +81,45 @@ class _Miss(Exception):
     """Internal: the cache cannot answer; compute without it."""
 
 
+class _Unloadable(Exception):
+    """Internal: a stored result that must be replaced (refused, corrupt, or
+    not unpicklable here); the reason is logged already."""
+
+
+# read_local's value when the key is stored but its result cannot be used:
+# the call then asks the daemon for a forced recompute straight away.
+UNLOADABLE = object()
+
+NODE_ID_HEX = 64
+_UNKNOWN_PRODUCER = "0" * NODE_ID_HEX
+
+
+def check_trust(trust: Any) -> frozenset:
+    """memo(trust=...) as a set of lower-case node ids; ValueError/TypeError
+    for anything but a sequence of 64-hex-digit strings."""
+    if isinstance(trust, (str, bytes)):
+        raise TypeError("trust is a sequence of node ids, e.g. trust=['<64 hex digits>']")
+    ids = set()
+    for node in trust:
+        if not isinstance(node, str) or len(node) != NODE_ID_HEX:
+            raise ValueError(f"trust entries are 64-hex-digit node ids, got {node!r}")
+        try:
+            bytes.fromhex(node)
+        except ValueError:
+            raise ValueError(f"trust entries are 64-hex-digit node ids, got {node!r}") from None
+        ids.add(node.lower())
+    return frozenset(ids)
+
+
 class _State:
     """Everything one memoized function keeps: its key material, tier 0b,
     and the steps of the call path (shared by the sync and async wrappers)."""
 
     def __init__(self, func: Callable[..., Any], ns: str, version: Any,
-                 ignore: Sequence[str], tier0: bool) -> None:
+                 ignore: Sequence[str], tier0: bool, trust: frozenset = frozenset()) -> None:
         self.func = func
+        self.trust = trust
+        self._trusted: Tuple[Any, frozenset] = (None, frozenset())  # (runtime, ids)
         self.name = function_name(func)
         self.ns = ns
         self.version = version
@@ -139,26 +178,47 @@ class _State:
             self.results.clear()
         self.clear_tier0()
 
-    def read_local(self, key: bytes, record: Optional[Dict[str, Any]] = None) -> Tuple[bool, Any]:
-        """(True, value) from the local store, or (False, None).  A corrupt
-        blob is reported to the daemon; any failure is a miss."""
+    def read_local(self, key: bytes, record: Optional[Dict[str, Any]] = None,
+                   hint: Optional[Dict[str, Any]] = None) -> Tuple[bool, Any]:
+        """(True, value) from the local store; (False, None) when it is not
+        there; (False, UNLOADABLE) when it is stored but cannot be used (the
+        reason is logged; a corrupt blob is reported to the daemon).
+
+        record: the record to load (a put's own result), else the store's;
+        hint: a daemon HIT's record, used when the store has none (the
+        store's record, when present, is authoritative about where the
+        result came from)."""
         rt = _daemon.runtime()
         store = rt._store
         if store is None:
             store = rt.store()
             if store is None:
                 return False, None
-        try:
-            if record is None:
-                record = store.lookup(key)
-                if record is None:
+        if record is None:
+            try:
+                record = store.lookup(key) or hint
+            except Exception as exc:  # noqa: BLE001 - the index, not the result: reopen it
+                log_once("store-lookup", "irohds: reading the store index failed (%s: %s); "
+                         "reopening it", type(exc).__name__, exc)
+                rt.drop_store()
+                store = rt.store()
+                if store is None:
                     return False, None
+                record = hint  # a daemon HIT's record, if any, needs no index
+            if record is None:
+                return False, None
+        try:
             blob = record.get("blob")
             if blob is None:
                 blob = record.get("hash")
-            value = _result.load(store, blob, record["size"], rt.files_prefix + key.hex())
+            if record.get("remote"):
+                value = self.load_remote(store, key, record, blob)
+            else:
+                value = _result.load(store, blob, record["size"], rt.files_prefix + key.hex())
         except FileNotFoundError:
             return False, None  # evicted between lookup and open
+        except _Unloadable:
+            return False, UNLOADABLE
         except ValueError as exc:
             if "corrupt" in str(exc):
                 log_once(f"corrupt-{self.name}", "irohds: a stored result of %s is corrupt "
@@ -167,13 +227,54 @@ class _State:
             else:
                 log_once(f"load-{self.name}", "irohds: cannot load a stored result of %s "
                          "(%s); recomputing", self.name, exc)
-            return False, None
+            return False, UNLOADABLE
         except Exception as exc:  # noqa: BLE001 - unpickling a renamed class, store trouble...
             log_once(f"load-{self.name}", "irohds: cannot load a stored result of %s "
                      "(%s: %s); recomputing", self.name, type(exc).__name__, exc)
-            return False, None
+            return False, UNLOADABLE
         rt.touch(store, key)
         return True, value
+
+    # ----------------------------------------------------- results from peers
+    def configured_trust(self) -> frozenset:
+        """Producers trusted for this function: memo(trust=...), config.toml's
+        top-level trusted and its [namespace.<ns>] trusted (read once per
+        Runtime, i.e. per process and data dir)."""
+        rt = _daemon.runtime()
+        if self._trusted[0] is not rt:
+            config = rt.config
+            ids = set(self.trust)
+            ids.update(str(n).lower() for n in config.get("trusted", ()))
+            per_ns = config.get("namespace_trusted", {})
+            if isinstance(per_ns, dict):
+                ids.update(str(n).lower() for n in per_ns.get(self.ns, ()))
+            ids.discard(_UNKNOWN_PRODUCER)  # an unknown producer is never trusted
+            self._trusted = (rt, frozenset(ids))
+        return self._trusted[1]
+
+    def load_remote(self, store: Any, key: bytes, record: Dict[str, Any], blob: bytes) -> Any:
+        """A result the daemon downloaded from a peer.  Plain pickle when its
+        producer is trusted; else the restricted unpickler, and when that
+        refuses, plain pickle only if the producer turns out to be this very
+        machine (asked of the daemon only then).  _Unloadable otherwise."""
+        producer = bytes(record.get("producer") or bytes(32)).hex()
+        rt = _daemon.runtime()
+        files_dir = rt.files_prefix + key.hex()
+        trusted = producer in self.configured_trust() or producer == rt._node_id
+        from irohds import _restricted
+
+        try:
+            return _result.load_remote(store, blob, record["size"], files_dir, trusted)
+        except _restricted.Refused as exc:
+            if producer != _UNKNOWN_PRODUCER and producer == rt.node_id():
+                return _result.load_remote(store, blob, record["size"], files_dir, True)
+            log_once(f"refused-{self.name}-{producer}-{exc.what}",
+                     "irohds: refused the result of %s from peer %s: it needs %s, and a result "
+                     "from a peer not trusted for namespace %r is loaded only if it is plain "
+                     "data; nothing of it ran, computing it here instead (to trust this peer: "
+                     "trusted = [...] in config.toml or @irohds.memo(trust=[...]))",
+                     self.name, producer, exc.what, self.ns)
+            raise _Unloadable() from exc
 
     def report_corrupt(self, blob: bytes) -> None:
         client = _daemon.client_or_none()
@@ -188,16 +289,27 @@ class _State:
     def get(self, key: bytes, force: bool) -> Tuple[Any, str, Any]:
         """(client, 'hit', record) or (client, 'lease', id); _Miss when no
         daemon can answer.  One function, so that the async path connects and
-        waits in the same worker thread."""
+        waits in the same worker thread.  While the daemon downloads the
+        result from a peer, a progress bar is drawn on a terminal's stderr."""
         client = _daemon.client_or_none()
         if client is None:
             raise _Miss()
+        from irohds import _progress
+
+        bar = _progress.for_stderr(self.name)
+        ignored = client.ignored_progress
         try:
             kind, payload = client.get(key, self.name, self.ns, force=force,
-                                       timeout=_daemon.WAIT_TIMEOUT)
+                                       timeout=_daemon.WAIT_TIMEOUT, progress=bar)
         except Exception as exc:  # noqa: BLE001 - never worse than no cache
             _daemon.runtime().drop_client(exc)
             raise _Miss() from exc
+        finally:
+            if bar is not None:
+                bar.close()
+        if client.ignored_progress != ignored:
+            log_once("progress-garbage", "irohds: the daemon sent malformed download progress "
+                     "reports (ignored; the result itself is unaffected)")
         if kind not in ("hit", "lease"):
             log_once("daemon-reply", "irohds: unexpected GET reply %r; computing without "
                      "the cache", kind)
@@ -302,6 +414,7 @@ class _State:
             found, value = self.read_local(key)
             if found:
                 return self.remember(key, value)
+            force = value is UNLOADABLE  # stored but unusable: replace it
         for attempt in range(2):
             try:
                 client, kind, payload = self.get(key, force)
@@ -309,7 +422,7 @@ class _State:
                 break
             if kind == "lease":
                 return self.compute_leased(client, key, payload, args, kwargs)
-            found, value = self.read_local(key, payload)
+            found, value = self.read_local(key, hint=payload)
             if found:
                 return self.remember(key, value)
             force = True  # stored but unloadable: replace it
@@ -351,6 +464,7 @@ class _State:
             found, value = self.read_local(key)
             if found:
                 return self.remember(key, value)
+            force = value is UNLOADABLE
         for attempt in range(2):
             try:
                 client, kind, payload = await _to_thread(self.get, key, force)
@@ -358,7 +472,7 @@ class _State:
                 break
             if kind == "lease":
                 return await self.acompute_leased(client, key, payload, args, kwargs)
-            found, value = self.read_local(key, payload)
+            found, value = self.read_local(key, hint=payload)
             if found:
                 return self.remember(key, value)
             force = True
@@ -523,12 +637,13 @@ if TYPE_CHECKING:
     def memo(func: F) -> F: ...
     @overload
     def memo(func: None = None, *, ns: Optional[str] = None, version: Any = None,
-             ignore: Sequence[str] = (), tier0: bool = True) -> Callable[[F], F]: ...
+             ignore: Sequence[str] = (), tier0: bool = True,
+             trust: Sequence[str] = ()) -> Callable[[F], F]: ...
 
 
 def memo(func: Optional[Callable[..., Any]] = None, *, ns: Optional[str] = None,
-         version: Any = None, ignore: Sequence[str] = (),
-         tier0: bool = True) -> Union[Any, Callable[[Callable[..., Any]], Any]]:
+         version: Any = None, ignore: Sequence[str] = (), tier0: bool = True,
+         trust: Sequence[str] = ()) -> Union[Any, Callable[[Callable[..., Any]], Any]]:
     """Memoize a function (or async def) on this machine and its peers.
 
     ns       namespace the results are shared in (default "default")
@@ -536,10 +651,15 @@ def memo(func: Optional[Callable[..., Any]] = None, *, ns: Optional[str] = None,
     ignore   parameter names left out of the key (ignore=["self"] for methods)
     tier0    keep results in process memory too (set False for results the
              caller mutates: each call then loads a fresh copy)
+    trust    node ids (64 hex digits) of peers whose results of this function
+             are loaded with plain pickle; results from other peers load
+             only if they are plain data (config.toml trusted lists add more)
     """
+    checked_trust = check_trust(trust)
+
     def decorate(f: Callable[..., Any]) -> Any:
         checked_ns = _check_options(f, ns, ignore)
-        state = _State(f, checked_ns, version, ignore, tier0)
+        state = _State(f, checked_ns, version, ignore, tier0, checked_trust)
         if _code_flags(f) & _CO_COROUTINE:
             return _wrap_async(state)
         return _wrap_sync(state)

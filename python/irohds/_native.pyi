@@ -71,7 +71,10 @@ def config() -> dict[str, Any]:
     """config.toml parsed by the C reader: size_limit (int bytes, 0 =
     unlimited), cheap_warning_seconds (float), sync (bool), log_level
     ('error' | 'warn' | 'info' | 'debug'), listen (str), bootstrap_peers
-    (list[str]), trusted (list[str]).  Raises ValueError on a syntax error."""
+    (list[str]), trusted (list[str]: node ids trusted in every namespace),
+    namespace_trusted (dict[str, list[str]]: the [namespace.<ns>] trusted
+    lists).  Node ids are lower-case hex.  Raises ValueError on a syntax
+    error."""
 
 # ----------------------------------------------------------- store reader
 class Store:
@@ -80,7 +83,9 @@ class Store:
         """FileNotFoundError if the store does not exist yet."""
     def lookup(self, key: bytes) -> Optional[dict[str, Any]]:
         """None, or {blob: bytes, size, files_size, serializer, compute_seconds,
-        created_us, last_used_us, func, ns, nfiles}."""
+        created_us, last_used_us, func, ns, nfiles, producer: bytes (32: node
+        id of the machine that computed it; zeros when unknown), remote: bool
+        (downloaded from a peer; any origin but "computed here" counts)}."""
     def files(self, key: bytes) -> list[tuple[str, bytes, int]]:
         """(name, blob hash, size) of a result's FileRef files."""
     def blob_path(self, blob: bytes) -> str: ...
@@ -117,19 +122,44 @@ class ResultMapping:
 class Client:
     """Blocking client of the daemon (src/ipc).  Blocking calls release the GIL.
     Errors: ConnectionError (daemon gone), TimeoutError, OSError(errno) for an
-    ERROR reply, ValueError for a malformed reply."""
+    ERROR reply (EOPNOTSUPP: a daemon too old for the request), ValueError
+    for a malformed reply or a closed client."""
+    closed: bool
+    """True once closed: by close(), or by a GET abandoned while the daemon
+    may still count it as waiting (timeout, Ctrl-C, an exception from the
+    progress callback, an unexpected reply).  The daemon drops a waiter whose
+    connection closes; left open, the dead request could later be handed the
+    key's lease.  Make a new Client then."""
+    ignored_progress: int
+    """PROGRESS frames dropped as malformed (no SIZE or COUNT, another key,
+    COUNT > SIZE) since this client was made."""
     def __init__(self, socket_path: str, timeout: float = 5.0) -> None: ...
     def hello(self) -> dict[str, Any]:
         """The HELLO reply's fields by name, whichever are present: data_dir,
         node (hex node id), pid, text, and any generic field (key, blob,
         lease, size, count, compute_seconds, serializer, func, ns, flags)."""
     def get(self, key: bytes, func: str, ns: str, force: bool = False,
-            timeout: Optional[float] = None) -> tuple[str, Any]:
+            timeout: Optional[float] = None,
+            progress: Optional[Callable[[int, int], Any]] = None) -> tuple[str, Any]:
         """('hit', record dict) or ('lease', lease id).  While another process
-        holds the lease this waits (WAIT then HIT or LEASE), up to timeout
-        seconds (None: as long as it takes; Ctrl-C still interrupts).  The
-        first reply is awaited for the client's timeout.  The record dict
-        has blob, size, serializer, compute_seconds, func, ns, key."""
+        holds the lease, or the daemon downloads the result from a peer, this
+        waits (WAIT, then HIT or LEASE), up to timeout seconds (None: as long
+        as it takes; Ctrl-C still interrupts, also while PROGRESS frames keep
+        coming).  The first reply is awaited for the client's timeout.
+
+        progress(done, total) is called for each well-formed PROGRESS frame
+        (bytes verified so far, bytes to download), in this thread with the
+        GIL held and this client's lock taken (it must not use this client).
+        An exception it raises propagates out of get() and
+        abandons the wait (the client closes: see `closed`); callers that
+        must not lose the result catch their own errors (irohds._progress
+        does).
+
+        The record dict has key, blob, size, serializer, compute_seconds,
+        func, ns, node (hex) and flags as sent, plus producer (32 bytes: the
+        node that computed it; zeros when the daemon does not say), remote
+        (bool: HIT flag REMOTE) and, when a WAIT came first, wait_flags
+        (that WAIT's FLAGS: 1 FETCH, 2 PEER)."""
     def put(self, key: bytes, lease: int, fd: int, serializer: int, seconds: float,
             func: str, ns: str, staging: Optional[str] = None) -> tuple[bytes, int]:
         """Hand the result file (fd, passed with SCM_RIGHTS) and the staging
@@ -139,6 +169,11 @@ class Client:
     def release(self, key: bytes, lease: int) -> None: ...
     def evict(self, func: str) -> int: ...
     def info(self) -> str: ...
+    def explain(self, key: bytes, func: str, ns: str) -> str:
+        """EXPLAIN: JSON text saying what a GET of key would do now and why
+        (docs/ipc.md "EXPLAIN JSON")."""
+    def peers(self) -> str:
+        """PEERS: JSON text of the known peers per namespace."""
     def gc(self) -> int: ...
     def join(self, ns: str) -> None: ...
     def corrupt(self, blob: bytes) -> None: ...

@@ -13,6 +13,11 @@ result comes back as a read-only array over the mapped blob, with no copy,
 in microseconds whatever its size.  The mapping lives as long as any array
 that uses it.  FileRefs inside the result are bound, while unpickling, to
 the result's materialized files dir ``<files>/<hex key>/``.
+
+A result downloaded from a peer is loaded by load_remote: with plain pickle
+when its producer is trusted, else with the restricted unpickler
+(_restricted: plain data only, the same zero-copy buffers), and in both
+cases its FileRefs must stay inside their files dir.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ if TYPE_CHECKING:
     from typing import Any, List, Tuple
 
 from irohds import _native
-from irohds._fileref import _BIND
+from irohds._fileref import _BIND, _REMOTE
 
 
 def create_put_file(staging_root: str) -> Tuple[int, str]:
@@ -58,6 +63,22 @@ def load(store: Any, blob: bytes, size: int, files_dir: str) -> Any:
     try:
         return pickle.loads(data, buffers=buffers)
     finally:
+        _BIND.reset(token)
+
+
+def load_remote(store: Any, blob: bytes, size: int, files_dir: str, trusted: bool) -> Any:
+    """load() for a result from a peer.  Untrusted: _restricted.Refused when
+    the stream holds anything but plain data (nothing of it has run)."""
+    data, buffers = store.open_result(blob, size)
+    token, remote = _BIND.set(files_dir), _REMOTE.set(True)
+    try:
+        if trusted:
+            return pickle.loads(data, buffers=buffers)
+        from irohds import _restricted
+
+        return _restricted.loads(data, buffers)
+    finally:
+        _REMOTE.reset(remote)
         _BIND.reset(token)
 
 

@@ -14,6 +14,9 @@
  * The parser walks the text once with a cursor and a line counter, and
  * applies each key as soon as its value is parsed, by its full dotted path
  * ("network.listen").  The network keys are also accepted at top level.
+ * "namespace.<ns>.trusted" (a [namespace.<ns>] table) lists producers
+ * trusted for that namespace only; <ns> is everything between the fixed
+ * prefix and suffix, so a quoted name may hold dots.
  * Unknown keys are parsed (so their syntax is still checked) and ignored.
  * Every error is "line N: why".
  */
@@ -670,8 +673,53 @@ static int set_list(parser *ps, int line, const char *key, const value *v, size_
     return 0;
 }
 
+/* "namespace.<ns>.trusted" -> <ns> copied into out (cut to fit; *len is its
+ * full length, which the caller checks); false for any other path. */
+static bool ns_trust_path(const char *path, char *out, size_t cap, size_t *len)
+{
+    static const char prefix[] = "namespace.", suffix[] = ".trusted";
+    size_t n = strlen(path), p = sizeof prefix - 1, q = sizeof suffix - 1;
+    if (n < p + q || strncmp(path, prefix, p) || strcmp(path + n - q, suffix))
+        return false;
+    *len = n - p - q;
+    size_t k = *len < cap ? *len : cap - 1;
+    memcpy(out, path + p, k);
+    out[k] = '\0';
+    return true;
+}
+
+static int apply_ns_trust(parser *ps, int line, const char *ns, size_t full_len, const value *v)
+{
+    irohds_config *c = ps->c;
+    if (full_len == 0 || full_len >= sizeof c->ns_trusted[0].ns)
+        return fail(ps, line, "namespace name must be 1 to %zu bytes",
+                    sizeof c->ns_trusted[0].ns - 1);
+    for (unsigned i = 0; i < c->n_ns_trusted; i++)
+        if (!strcmp(c->ns_trusted[i].ns, ns))
+            return fail(ps, line, "namespace.%s.trusted is set twice", ns);
+    if (v->type != V_ARRAY || !v->all_strings)
+        return fail(ps, line, "namespace.%s.trusted must be an array of strings", ns);
+    if (v->n > IROHDS_MAX_NS_TRUSTED - c->n_ns_trusted)
+        return fail(ps, line, "more than %d namespace trusted entries in all", IROHDS_MAX_NS_TRUSTED);
+    for (unsigned i = 0; i < v->n; i++) {
+        uint8_t id[32];
+        if (strlen(v->items[i]) != 64 || irohds_hex_decode(v->items[i], id, sizeof id))
+            return fail(ps, line, "namespace.%s.trusted entry %u is not a 64-hex-digit node id", ns,
+                        i + 1);
+        irohds_ns_trust *t = &c->ns_trusted[c->n_ns_trusted + i];
+        snprintf(t->ns, sizeof t->ns, "%s", ns);
+        irohds_hex_encode(id, sizeof id, t->id); /* canonical lower case */
+    }
+    c->n_ns_trusted += v->n;
+    return 0;
+}
+
 static int apply(parser *ps, int line, const char *path, const value *v)
 {
+    char ns[IROHDS_CONFIG_NS_MAX];
+    size_t ns_len;
+    if (ns_trust_path(path, ns, sizeof ns, &ns_len))
+        return apply_ns_trust(ps, line, ns, ns_len, v);
     int k = key_id(path);
     if (k < 0)
         return 0; /* unknown: forward compatible */

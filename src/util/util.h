@@ -70,6 +70,14 @@ int irohds_paths_create_dirs(const irohds_paths *p);
 
 #define IROHDS_MAX_TRUSTED 64
 #define IROHDS_MAX_BOOTSTRAP 64
+#define IROHDS_MAX_NS_TRUSTED 256 /* (namespace, node id) pairs over all [namespace.<ns>] tables */
+#define IROHDS_CONFIG_NS_MAX 128  /* = IROHDS_NS_MAX (store.h): a namespace name incl. NUL */
+
+/* One entry of a [namespace.<ns>] trusted = [...] list. */
+typedef struct irohds_ns_trust {
+    char ns[IROHDS_CONFIG_NS_MAX];
+    char id[65]; /* node id, lower-case hex */
+} irohds_ns_trust;
 
 typedef struct irohds_config {
     uint64_t size_limit;          /* bytes; 0 = unlimited. default 10 GiB */
@@ -81,13 +89,17 @@ typedef struct irohds_config {
     unsigned n_bootstrap;
     char bootstrap_peers[IROHDS_MAX_BOOTSTRAP][160];
     unsigned n_trusted;
-    char trusted[IROHDS_MAX_TRUSTED][65]; /* node ids, hex */
+    char trusted[IROHDS_MAX_TRUSTED][65]; /* node ids, hex: trusted in every namespace */
+    unsigned n_ns_trusted;
+    irohds_ns_trust ns_trusted[IROHDS_MAX_NS_TRUSTED]; /* trusted in one namespace each */
 } irohds_config;
 
 void irohds_config_defaults(irohds_config *c);
 
 /*
- * Parse TOML text into *c (over the defaults already in it).  Supports
+ * Parse TOML text into *c (over the defaults already in it).  Producers
+ * trusted for one namespace come from "[namespace.<ns>]  trusted = [...]"
+ * (quote a name that is not a bare key: [namespace."my.lab"]).  Supports
  * key = value with strings, integers, floats, booleans, arrays of strings,
  * [tables] for section names, comments, and size strings like "10GiB".
  * Unknown keys are ignored (forward compatible).  On a syntax error returns

@@ -202,6 +202,72 @@ static void test_config_good(void)
     CHECK(parse(&c, "", err) == 0 && parse(&c, "\n# only a comment", err) == 0, "empty");
 }
 
+/* [namespace.<ns>] trusted = [...]: producers trusted in one namespace */
+static void test_config_ns_trust(void)
+{
+    irohds_config c;
+    char err[200];
+    const char *a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *text =
+        "trusted = [\"1111111111111111111111111111111111111111111111111111111111111111\"]\n"
+        "[namespace.lab]\n"
+        "trusted = [\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\",\n"
+        "           \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"]\n"
+        "[namespace.\"my.lab\"]\n"
+        "trusted = [\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]\n"
+        "[namespace.empty]\n"
+        "trusted = []\n"
+        "[namespace.other]\n"
+        "size_limit = 'not a trust key: ignored'\n";
+    CHECK(parse(&c, text, err) == 0, "ns trust: %s", err);
+    CHECK(c.n_trusted == 1 && c.n_ns_trusted == 3, "n_trusted %u n_ns_trusted %u", c.n_trusted,
+          c.n_ns_trusted);
+    CHECK_STR(c.ns_trusted[0].ns, "lab");
+    CHECK_STR(c.ns_trusted[0].id, a); /* canonical lower case */
+    CHECK_STR(c.ns_trusted[1].ns, "lab");
+    CHECK_STR(c.ns_trusted[2].ns, "my.lab");
+    CHECK_STR(c.ns_trusted[2].id, a);
+    CHECK(c.size_limit == 10ull << 30, "[namespace.other] size_limit is not the top-level one");
+
+    /* dotted and inline spellings name the same thing */
+    CHECK(parse(&c, "namespace.x.trusted = ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']",
+                err) == 0 && c.n_ns_trusted == 1 && !strcmp(c.ns_trusted[0].ns, "x"),
+          "dotted: %s", err);
+    CHECK(parse(&c, "namespace = { y = { trusted = ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'] } }",
+                err) == 0 && c.n_ns_trusted == 1 && !strcmp(c.ns_trusted[0].ns, "y"),
+          "inline: %s", err);
+
+    static const struct {
+        const char *text;
+        const char *err;
+    } bad[] = {
+        {"[namespace.lab]\ntrusted = 'x'", "line 2: namespace.lab.trusted must be an array of strings"},
+        {"[namespace.lab]\ntrusted = ['00']", "line 2: namespace.lab.trusted entry 1 is not a 64-hex-digit node id"},
+        {"[namespace.lab]\ntrusted = ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']\n"
+         "[namespace.lab]\ntrusted = ['aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa']",
+         "line 4: namespace.lab.trusted is set twice"},
+        {"[namespace.\"\"]\ntrusted = []", "line 2: namespace name must be 1 to 127 bytes"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse(&c, bad[i].text, err);
+        CHECK(rc == -EINVAL && !strncmp(err, bad[i].err, strlen(bad[i].err)),
+              "ns bad #%zu: rc %d err \"%s\", want prefix \"%s\"", i, rc, err, bad[i].err);
+    }
+    /* a namespace name over 127 bytes */
+    char big[64 * 1024];
+    snprintf(big, sizeof big, "[namespace.%0200d]\ntrusted = []", 0);
+    CHECK(parse(&c, big, err) == -EINVAL && strstr(err, "1 to 127 bytes"), "long ns: %s", err);
+    /* at most IROHDS_MAX_NS_TRUSTED pairs in all */
+    size_t off = 0;
+    for (int t = 0; t < 5; t++) {
+        off += (size_t)snprintf(big + off, sizeof big - off, "[namespace.n%d]\ntrusted = [", t);
+        for (int i = 0; i < 60; i++)
+            off += (size_t)snprintf(big + off, sizeof big - off, "'%064d',", i);
+        off += (size_t)snprintf(big + off, sizeof big - off, "]\n");
+    }
+    CHECK(parse(&c, big, err) == -EINVAL && strstr(err, "line 10: more than 256"), "too many: %s", err);
+}
+
 static void test_config_bad(void)
 {
     static const struct {
@@ -452,6 +518,7 @@ int main(int argc, char **argv)
     }
     test_paths(tmp);
     test_config_good();
+    test_config_ns_trust();
     test_config_bad();
     test_config_load(tmp);
     test_rmtree(tmp);

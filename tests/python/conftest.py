@@ -96,9 +96,8 @@ def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def sock(home: Path) -> str:
-    """A running daemon for this test's data dir; its socket path."""
+def start_daemon() -> str:
+    """Start a daemon for the current IROHDS_HOME and wait for its socket."""
     from irohds import _native
 
     subprocess.run([DAEMON, "start"], check=True, capture_output=True, timeout=30)
@@ -111,6 +110,12 @@ def sock(home: Path) -> str:
         except ConnectionError:
             time.sleep(0.05)
     pytest.fail("daemon did not come up")
+
+
+@pytest.fixture
+def sock(home: Path) -> str:
+    """A running daemon for this test's data dir; its socket path."""
+    return start_daemon()
 
 
 @pytest.fixture

@@ -7,50 +7,19 @@ from __future__ import annotations
 
 import fcntl
 import gc
-import glob
 import os
 import pickle
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from irohds import _native
+from storeutil import MKSTORE, ORIGIN_REMOTE, put, write_container
 
 np = pytest.importorskip("numpy")
 blake3_pkg = pytest.importorskip("blake3")
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def find_mkstore():
-    env = os.environ.get("IROHDS_MKSTORE")
-    if env:
-        return env
-    found = sorted(glob.glob(str(ROOT / "build" / "*" / "python" / "irohds-mkstore")),
-                   key=os.path.getmtime)
-    return found[-1] if found else None
-
-
-MKSTORE = find_mkstore()
 pytestmark = pytest.mark.skipif(MKSTORE is None, reason="irohds-mkstore not built")
-
-
-def write_container(value, path):
-    buffers = []
-    data = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        return _native.write_result(fd, data, buffers)
-    finally:
-        os.close(fd)
-
-
-def put(store_dir, key, result_path, func="mod.f", ns="default", files=()):
-    args = [MKSTORE, str(store_dir), key.hex(), str(result_path), func, ns]
-    args += [f"{name}={path}" for name, path in files]
-    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout.split()
-    return bytes.fromhex(out[0]), int(out[1])
 
 
 @pytest.fixture
@@ -177,3 +146,20 @@ def test_bad_key_lengths(tmp_path, store_dir):
         st.lookup(b"short")
     with pytest.raises(TypeError):
         st.lookup("not bytes")
+
+
+def test_producer_and_origin(tmp_path, store_dir):
+    """lookup() says who computed a result and whether it came from a peer;
+    an origin this reader does not know counts as remote (fail safe)."""
+    res = tmp_path / "res"
+    write_container("x", res)
+    producer = bytes(range(100, 132))
+    put(store_dir, b"\x06" * 32, res)
+    put(store_dir, b"\x07" * 32, res, producer=producer, origin=ORIGIN_REMOTE)
+    put(store_dir, b"\x08" * 32, res, producer=producer, origin=7)
+    st = _native.Store(str(store_dir))
+    local = st.lookup(b"\x06" * 32)
+    assert local["producer"] == bytes(32) and local["remote"] is False
+    remote = st.lookup(b"\x07" * 32)
+    assert remote["producer"] == producer and remote["remote"] is True
+    assert st.lookup(b"\x08" * 32)["remote"] is True

@@ -10,6 +10,13 @@
  * Replies are matched to requests by id: after a TimeoutError the late reply
  * still arrives, and the next call skips it instead of taking it for its own.
  *
+ * A GET that is abandoned while the daemon still counts it as a waiter (a
+ * timeout, Ctrl-C, an exception from the progress callback) closes the
+ * connection: the daemon drops a waiter whose connection closes, whereas a
+ * waiter left open would later be handed a lease nobody acts on, and every
+ * other process waiting for that key would wait forever.  `closed` then says
+ * so, and the caller connects afresh.
+ *
  * Errors: ConnectionError (daemon gone or never there), TimeoutError,
  * OSError(errno, text) for an ERROR reply, ValueError for a malformed or
  * unexpected reply.
@@ -34,6 +41,7 @@ typedef struct {
     PyThread_type_lock lock;
     int timeout_ms;
     PyObject *path;
+    unsigned long long ignored_progress; /* PROGRESS frames dropped as malformed */
 } Client;
 
 /* ------------------------------------------------------------- errors */
@@ -349,8 +357,37 @@ static PyObject *client_hello(Client *cl, PyObject *unused)
     return out;
 }
 
-/* After WAIT: wait for HIT or LEASE in slices, so Ctrl-C still works. */
-static int wait_for_turn(Client *cl, uint32_t id, irohds_ipc_msg *reply, int timeout_ms)
+/*
+ * A PROGRESS frame for key: progress(done, total) with the GIL held.  A frame
+ * without SIZE and COUNT, for another key, or claiming more bytes done than
+ * there are, is dropped and counted (Client.ignored_progress): a garbled
+ * progress report must not end a wait that will still deliver its result.
+ * -1 with the callback's exception set.
+ */
+static int on_progress(Client *cl, const uint8_t key[32], const irohds_ipc_msg *m, PyObject *progress)
+{
+    if (!IROHDS_IPC_HAS(m, IROHDS_TAG_KEY) || memcmp(m->key, key, 32) != 0 ||
+        !IROHDS_IPC_HAS(m, IROHDS_TAG_SIZE) || !IROHDS_IPC_HAS(m, IROHDS_TAG_COUNT) ||
+        m->count > m->size) {
+        cl->ignored_progress++;
+        return 0;
+    }
+    if (progress == Py_None)
+        return 0;
+    PyObject *r = PyObject_CallFunction(progress, "KK", (unsigned long long)m->count,
+                                        (unsigned long long)m->size);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
+/*
+ * After WAIT: wait for HIT or LEASE in slices, so Ctrl-C still works, also
+ * while PROGRESS frames keep arriving.  *wait_flags takes the latest WAIT's
+ * FLAGS.  -EINTR means a Python exception is set (a signal handler's or the
+ * progress callback's).
+ */
+static int wait_for_turn(Client *cl, const uint8_t key[32], uint32_t id, irohds_ipc_msg *reply,
+                         int timeout_ms, PyObject *progress, long *wait_flags)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     for (;;) {
@@ -361,8 +398,17 @@ static int wait_for_turn(Client *cl, uint32_t id, irohds_ipc_msg *reply, int tim
         Py_BEGIN_ALLOW_THREADS
         rc = recv_for(cl->c, id, reply, slice);
         Py_END_ALLOW_THREADS
-        if (rc == 0 && reply->type == IROHDS_IPC_WAIT)
+        if (rc == 0 && reply->type == IROHDS_IPC_WAIT) {
+            *wait_flags = IROHDS_IPC_HAS(reply, IROHDS_TAG_FLAGS) ? (long)reply->flags : 0;
             continue;
+        }
+        if (rc == 0 && reply->type == IROHDS_IPC_PROGRESS) {
+            if (on_progress(cl, key, reply, progress) < 0 || PyErr_CheckSignals() < 0)
+                return -EINTR;
+            if (deadline >= 0 && now_ms() >= deadline)
+                return -ETIMEDOUT;
+            continue;
+        }
         if (rc != -ETIMEDOUT || (deadline >= 0 && now_ms() >= deadline))
             return rc;
         if (PyErr_CheckSignals() < 0)
@@ -370,10 +416,38 @@ static int wait_for_turn(Client *cl, uint32_t id, irohds_ipc_msg *reply, int tim
     }
 }
 
-static PyObject *get_result(const irohds_ipc_msg *reply)
+/* The HIT record: its fields by name, plus producer (32 bytes, zeros when
+ * the daemon does not know it), remote (FLAGS bit REMOTE) and, when a WAIT
+ * came first, that WAIT's flags. */
+static PyObject *hit_record(const irohds_ipc_msg *reply, long wait_flags)
+{
+    static const uint8_t unknown[32];
+    PyObject *rec = msg_dict(reply);
+    if (!rec)
+        return NULL;
+    const uint8_t *producer = IROHDS_IPC_HAS(reply, IROHDS_TAG_NODE) ? reply->node : unknown;
+    bool remote = IROHDS_IPC_HAS(reply, IROHDS_TAG_FLAGS) && (reply->flags & IROHDS_IPC_HIT_REMOTE);
+    PyObject *p = PyBytes_FromStringAndSize((const char *)producer, 32);
+    int rc = p ? PyDict_SetItemString(rec, "producer", p) : -1;
+    Py_XDECREF(p);
+    if (rc == 0)
+        rc = PyDict_SetItemString(rec, "remote", remote ? Py_True : Py_False);
+    if (rc == 0 && wait_flags >= 0) {
+        PyObject *w = PyLong_FromLong(wait_flags);
+        rc = w ? PyDict_SetItemString(rec, "wait_flags", w) : -1;
+        Py_XDECREF(w);
+    }
+    if (rc < 0) {
+        Py_DECREF(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+static PyObject *get_result(const irohds_ipc_msg *reply, long wait_flags)
 {
     if (reply->type == IROHDS_IPC_HIT) {
-        PyObject *rec = msg_dict(reply);
+        PyObject *rec = hit_record(reply, wait_flags);
         return rec ? Py_BuildValue("(sN)", "hit", rec) : NULL;
     }
     if (reply->type == IROHDS_IPC_LEASE)
@@ -385,11 +459,16 @@ static PyObject *get_result(const irohds_ipc_msg *reply)
 
 static PyObject *client_get(Client *cl, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"key", "func", "ns", "force", "timeout", NULL};
-    PyObject *key, *func, *ns, *tobj = Py_None;
+    static char *kwlist[] = {"key", "func", "ns", "force", "timeout", "progress", NULL};
+    PyObject *key, *func, *ns, *tobj = Py_None, *progress = Py_None;
     int force = 0, wait_ms;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OUU|pO:get", kwlist, &key, &func, &ns, &force, &tobj))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OUU|pOO:get", kwlist, &key, &func, &ns, &force,
+                                     &tobj, &progress))
         return NULL;
+    if (progress != Py_None && !PyCallable_Check(progress)) {
+        PyErr_SetString(PyExc_TypeError, "progress must be callable or None");
+        return NULL;
+    }
     irohds_ipc_msg req, reply;
     irohds_ipc_msg_init(&req, IROHDS_IPC_GET);
     if (timeout_arg(tobj, -1, &wait_ms) < 0 || set_key(&req, IROHDS_TAG_KEY, key, "key") < 0 ||
@@ -399,10 +478,17 @@ static PyObject *client_get(Client *cl, PyObject *args, PyObject *kw)
     req.present |= 1u << IROHDS_TAG_FLAGS;
     if (take(cl) < 0)
         return NULL;
+    long wait_flags = -1;
     int rc = exchange(cl, &req, -1, &reply, cl->timeout_ms);
-    if (rc == 0 && reply.type == IROHDS_IPC_WAIT)
-        rc = wait_for_turn(cl, req.id, &reply, wait_ms);
-    PyObject *out = rc == -EINTR ? NULL : rc < 0 ? raise_rc(rc) : get_result(&reply);
+    if (rc == 0 && reply.type == IROHDS_IPC_WAIT) {
+        wait_flags = IROHDS_IPC_HAS(&reply, IROHDS_TAG_FLAGS) ? (long)reply.flags : 0;
+        rc = wait_for_turn(cl, req.key, req.id, &reply, wait_ms, progress, &wait_flags);
+    }
+    PyObject *out = rc == -EINTR ? NULL : rc < 0 ? raise_rc(rc) : get_result(&reply, wait_flags);
+    /* Abandoned while possibly queued (see the top of this file): a failed
+     * wait, or a reply that is neither the answer nor an ERROR. */
+    if (!out && (rc < 0 || reply.type != IROHDS_IPC_ERROR))
+        close_client(cl);
     give(cl);
     return out;
 }
@@ -535,6 +621,45 @@ static PyObject *client_corrupt(Client *cl, PyObject *blob)
     return ok_call(cl, &req, WANT_NONE);
 }
 
+static PyObject *client_explain(Client *cl, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"key", "func", "ns", NULL};
+    PyObject *key, *func, *ns;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OUU:explain", kwlist, &key, &func, &ns))
+        return NULL;
+    irohds_ipc_msg req;
+    irohds_ipc_msg_init(&req, IROHDS_IPC_EXPLAIN);
+    if (set_key(&req, IROHDS_TAG_KEY, key, "key") < 0 || set_text(&req, IROHDS_TAG_FUNC, func) < 0 ||
+        set_text(&req, IROHDS_TAG_NS, ns) < 0)
+        return NULL;
+    return ok_call(cl, &req, WANT_TEXT);
+}
+
+static PyObject *client_peers(Client *cl, PyObject *unused)
+{
+    (void)unused;
+    return bare_call(cl, IROHDS_IPC_PEERS, WANT_TEXT);
+}
+
+static PyObject *client_get_closed(Client *cl, void *unused)
+{
+    (void)unused;
+    return PyBool_FromLong(cl->c == NULL);
+}
+
+static PyObject *client_get_ignored(Client *cl, void *unused)
+{
+    (void)unused;
+    return PyLong_FromUnsignedLongLong(cl->ignored_progress);
+}
+
+static PyGetSetDef client_getset[] = {
+    {"closed", (getter)client_get_closed, NULL, "True once closed (by close() or an abandoned GET)", NULL},
+    {"ignored_progress", (getter)client_get_ignored, NULL,
+     "PROGRESS frames dropped as malformed since the client was made", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyObject *client_repr(Client *cl)
 {
     return PyUnicode_FromFormat("<irohds Client %R%s>", cl->path, cl->c ? "" : " closed");
@@ -543,12 +668,15 @@ static PyObject *client_repr(Client *cl)
 static PyMethodDef client_methods[] = {
     {"hello", (PyCFunction)client_hello, METH_NOARGS, "hello() -> dict of the daemon's HELLO fields"},
     {"get", (PyCFunction)(void (*)(void))client_get, METH_VARARGS | METH_KEYWORDS,
-     "get(key, func, ns, force=False, timeout=None) -> ('hit', record) | ('lease', id)"},
+     "get(key, func, ns, force=False, timeout=None, progress=None) -> ('hit', record) | ('lease', id)"},
     {"put", (PyCFunction)(void (*)(void))client_put, METH_VARARGS | METH_KEYWORDS,
      "put(key, lease, fd, serializer, seconds, func, ns, staging=None) -> (blob, size)"},
     {"release", (PyCFunction)(void (*)(void))client_release, METH_FASTCALL, "release(key, lease)"},
     {"evict", (PyCFunction)client_evict, METH_O, "evict(func) -> results removed"},
     {"info", (PyCFunction)client_info, METH_NOARGS, "info() -> JSON text"},
+    {"explain", (PyCFunction)(void (*)(void))client_explain, METH_VARARGS | METH_KEYWORDS,
+     "explain(key, func, ns) -> JSON text: what a GET would do now and why"},
+    {"peers", (PyCFunction)client_peers, METH_NOARGS, "peers() -> JSON text: known peers per namespace"},
     {"gc", (PyCFunction)client_gc, METH_NOARGS, "gc() -> bytes freed"},
     {"join", (PyCFunction)client_join, METH_O, "join(ns)"},
     {"corrupt", (PyCFunction)client_corrupt, METH_O, "corrupt(blob): report a blob failing its hash"},
@@ -566,5 +694,6 @@ PyTypeObject irohds_client_py_type = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Client(socket_path, timeout=5.0): blocking daemon client (see _native.pyi)",
     .tp_methods = client_methods,
+    .tp_getset = client_getset,
     .tp_new = client_new,
 };

@@ -263,6 +263,32 @@ static PyObject *str_list(unsigned n, const char *first, size_t stride)
     return l;
 }
 
+/* {ns: [node id hex, ...]} from the [namespace.<ns>] trusted lists. */
+static PyObject *ns_trust_dict(const irohds_config *c)
+{
+    PyObject *d = PyDict_New();
+    for (unsigned i = 0; d && i < c->n_ns_trusted; i++) {
+        PyObject *ns = PyUnicode_DecodeUTF8(c->ns_trusted[i].ns, (Py_ssize_t)strlen(c->ns_trusted[i].ns),
+                                            "replace");
+        PyObject *id = PyUnicode_FromString(c->ns_trusted[i].id);
+        PyObject *list = ns ? PyDict_GetItemWithError(d, ns) : NULL; /* borrowed */
+        int rc = -1;
+        if (ns && id && !PyErr_Occurred()) {
+            if (list)
+                rc = PyList_Append(list, id);
+            else if ((list = PyList_New(0))) {
+                rc = PyList_Append(list, id) < 0 ? -1 : PyDict_SetItem(d, ns, list);
+                Py_DECREF(list);
+            }
+        }
+        Py_XDECREF(ns);
+        Py_XDECREF(id);
+        if (rc < 0)
+            Py_CLEAR(d);
+    }
+    return d;
+}
+
 static PyObject *config_dict(const irohds_config *c)
 {
     PyObject *d = PyDict_New();
@@ -275,7 +301,8 @@ static PyObject *config_dict(const irohds_config *c)
         set_obj(d, "listen", PyUnicode_FromString(c->listen)) < 0 ||
         set_obj(d, "bootstrap_peers", str_list(c->n_bootstrap, c->bootstrap_peers[0],
                                                sizeof c->bootstrap_peers[0])) < 0 ||
-        set_obj(d, "trusted", str_list(c->n_trusted, c->trusted[0], sizeof c->trusted[0])) < 0) {
+        set_obj(d, "trusted", str_list(c->n_trusted, c->trusted[0], sizeof c->trusted[0])) < 0 ||
+        set_obj(d, "namespace_trusted", ns_trust_dict(c)) < 0) {
         Py_DECREF(d);
         return NULL;
     }
@@ -290,15 +317,22 @@ static PyObject *py_config(PyObject *self, PyObject *unused)
     int rc = irohds_paths_init(&p);
     if (rc < 0)
         return irohds_module_raise_errno(rc, NULL);
-    irohds_config c;
+    /* ~60 KiB with the per-namespace trust lists: not for a thread's stack */
+    irohds_config *c = PyMem_Malloc(sizeof *c);
+    if (!c)
+        return PyErr_NoMemory();
     char err[256] = "";
-    irohds_config_defaults(&c);
-    rc = irohds_config_load(&c, p.config_path, err, sizeof err);
+    irohds_config_defaults(c);
+    rc = irohds_config_load(c, p.config_path, err, sizeof err);
+    PyObject *out;
     if (rc == -EINVAL)
-        return PyErr_Format(PyExc_ValueError, "%s: %s", p.config_path, err);
-    if (rc < 0)
-        return irohds_module_raise_errno(rc, p.config_path);
-    return config_dict(&c);
+        out = PyErr_Format(PyExc_ValueError, "%s: %s", p.config_path, err);
+    else if (rc < 0)
+        out = irohds_module_raise_errno(rc, p.config_path);
+    else
+        out = config_dict(c);
+    PyMem_Free(c);
+    return out;
 }
 
 /* ------------------------------------------------- identity cache entry */
