@@ -507,7 +507,12 @@ static enum miss_state miss_advance(irohds_node *n, miss *m)
         node_ns *ns = node_ns_find(n, m->ns);
         if (ns && ns_has_peers(ns, now)) {
             send_query(n, ns, m->key);
-            m->deadline_us = now + (int64_t)NODE_QUERY_TIMEOUT_MS * 1000;
+            /* Still joining: the query goes out again when a neighbour comes
+             * (results_neighbor_up), so wait for that as long as the join may
+             * take, then the usual window. */
+            int64_t window = (int64_t)NODE_QUERY_TIMEOUT_MS * 1000;
+            int64_t joined = ns->joined_us + (int64_t)NODE_JOIN_GRACE_MS * 1000;
+            m->deadline_us = ns->neighbors || joined < now + window ? now + window : joined;
             return m->state = MISS_QUERY;
         }
     }
@@ -554,9 +559,13 @@ enum irohds_node_miss_action irohds_node_miss(irohds_node *n, const uint8_t key[
 
 void results_neighbor_up(irohds_node *n, node_ns *ns)
 {
+    int64_t window = irohds_now_us() + (int64_t)NODE_QUERY_TIMEOUT_MS * 1000;
     for (miss *m = n->misses; m; m = m->next)
-        if (m->state == MISS_QUERY && !strcmp(m->ns, ns->name))
+        if (m->state == MISS_QUERY && !strcmp(m->ns, ns->name)) {
             send_query(n, ns, m->key);
+            if (m->deadline_us < window)
+                m->deadline_us = window; /* a full window for the new neighbour's answer */
+        }
     for (my_claim *c = n->my_claims; c; c = c->next)
         if (!strcmp(c->ns, ns->name))
             send_claim(n, c);

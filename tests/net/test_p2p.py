@@ -101,11 +101,13 @@ def peers_in(h: Host, ns: str = "lab") -> int:
 
 
 def three(lab_factory) -> Lab:
+    """A, then C (bootstrapping from A), then B (from A and C: B can dial
+    both providers; a provider known only by its node id needs discovery)."""
     lab = lab_factory(3)
     a, b, c = lab.hosts
     a.start_daemon()
-    b.start_daemon(bootstrap=[a])
     c.start_daemon(bootstrap=[a])
+    b.start_daemon(bootstrap=[a, c])
     return lab
 
 
