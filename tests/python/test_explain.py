@@ -1,6 +1,7 @@
 """irohds.explain: the decision a call would make, and why, without making
 the call.  Local tiers against the real store and daemon; the daemon's
-EXPLAIN answer (which the real daemon does not give yet) from a fake one."""
+EXPLAIN answer with numbers of every kind, and one that predates EXPLAIN,
+from a fake one."""
 from __future__ import annotations
 
 import json
@@ -87,13 +88,24 @@ def test_memory_and_local_store_hits(capsys: pytest.CaptureFixture, sock: str) -
     assert CALLS == [2]
 
 
-def test_miss_with_a_daemon_that_predates_explain(capsys: pytest.CaptureFixture,
-                                                  sock: str) -> None:
+def test_miss_with_the_real_daemon_and_no_peers(sock: str) -> None:
     report = irohds.explain(f, 3)
     assert report["decision"] == "compute" and report["where"] == "daemon"
-    assert "predates EXPLAIN" in report["reason"]
+    assert "no peer of namespace default" in report["reason"]
     # no lease was taken: the call itself computes at once
     assert f(3) == 3 and CALLS == [3]
+
+
+def test_miss_with_a_daemon_that_predates_explain(home: Path) -> None:
+    def refuse_all(conn: fd.Conn, msg: fd.Msg) -> None:
+        fd.error(conn, msg, -95, "unknown request type")  # what an older daemon says
+    daemon = fd.FakeDaemon(_native.paths()["socket_path"], refuse_all)
+    try:
+        report = irohds.explain(f, 3)
+    finally:
+        daemon.stop()
+    assert report["decision"] == "compute" and report["where"] == "daemon"
+    assert "predates EXPLAIN" in report["reason"]
 
 
 def test_key_is_the_calls_key(fake_explaining: Any) -> None:
