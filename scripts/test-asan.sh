@@ -3,7 +3,8 @@
 #   1. the C unit tests, built with -fsanitize=address,undefined;
 #   2. the Python tests against the sanitized extension and daemon (the
 #      extension needs libasan preloaded into the interpreter);
-#   3. every fuzz target (clang, libFuzzer) for a short run.
+#   3. the multi-host tests (root) against the sanitized daemon;
+#   4. every fuzz target (clang, libFuzzer) for a short run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=build/asan
@@ -29,6 +30,12 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.s
 PYTHONPATH="$PWD/$B/pystage" IROHDS_DAEMON="$PWD/$B/src/daemon/irohds-daemon" \
 PATH="$PWD/$B/pybin:$PWD/.venv/bin:$PATH" IROHDS_ASAN=1 \
   .venv/bin/python -m pytest -q -p no:cacheprovider tests/python
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== asan: multi-host tests against the sanitized daemon"
+  IROHDS_TEST_DAEMON="$PWD/$B/src/daemon/irohds-daemon" \
+    .venv/bin/python -m pytest -q -p no:cacheprovider tests/net
+fi
 
 echo "== fuzz targets (short runs)"
 scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
