@@ -104,7 +104,5 @@ int mdns_build_query(irohds_mdns *m, irohds_mdns_packet *pkt, uint16_t qid, int6
 /* sighting.c: fills m->sights from a response; *own when it names us.
  * 0 or -EPROTO. */
 int mdns_read_sightings(irohds_mdns *m, const uint8_t *buf, size_t len, bool *own);
-bool mdns_instance_id(const irohds_mdns *m, const irohds_dns_name *name, uint8_t id[32]);
-void mdns_ns_decode(irohds_mdns_peer *p, const char *v, size_t n);
 
 #endif

@@ -23,7 +23,7 @@
 
 #include "mdns/mdns_int.h"
 
-bool mdns_instance_id(const irohds_mdns *m, const irohds_dns_name *name, uint8_t id[32])
+static bool instance_id(const irohds_mdns *m, const irohds_dns_name *name, uint8_t id[32])
 {
     const uint8_t *label;
     size_t len;
@@ -88,7 +88,7 @@ static void ns_add(irohds_mdns_peer *p, const char *v, size_t n)
     p->n_ns++;
 }
 
-void mdns_ns_decode(irohds_mdns_peer *p, const char *v, size_t n)
+static void ns_decode(irohds_mdns_peer *p, const char *v, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i <= n; i++)
@@ -151,7 +151,7 @@ static void take_instance_record(irohds_mdns *m, const irohds_dns_rr *rr, bool *
     const irohds_dns_name *inst = rr->type == IROHDS_DNS_PTR ? &rr->u.ptr : &rr->name;
     if (rr->type == IROHDS_DNS_PTR && !irohds_dns_name_eq(&rr->name, &m->svc))
         return;
-    if (!mdns_instance_id(m, inst, id))
+    if (!instance_id(m, inst, id))
         return;
     if (memcmp(id, m->id, 32) == 0) {
         *own = true;
@@ -231,7 +231,7 @@ int mdns_read_sightings(irohds_mdns *m, const uint8_t *buf, size_t len, bool *ow
     for (unsigned i = 0; rc == 0 && i < m->n_sights; i++)
         for (int k = 0; k < NS_STRINGS; k++)
             if (m->sights[i].ns_seen[k])
-                mdns_ns_decode(&m->sights[i].info, m->sights[i].ns_raw[k],
+                ns_decode(&m->sights[i].info, m->sights[i].ns_raw[k],
                                m->sights[i].ns_len[k]);
     return rc;
 }
