@@ -88,7 +88,8 @@ class LoopbackHost:
     def start(self, bootstrap: list) -> None:
         peers = ", ".join(f'"{h.node_id()}@{h.addr}:{h.port}"' for h in bootstrap)
         with open(os.path.join(self.home, "config.toml"), "w") as f:
-            f.write(f'listen = "{self.addr}:{self.port}"\nbootstrap_peers = [{peers}]\n')
+            f.write(f'listen = "{self.addr}:{self.port}"\nbootstrap_peers = [{peers}]\n'
+                    "mdns = false\ndht = false\n")  # the demo stays on this machine
         self.cli("start")
 
     def python(self, code: str, cwd: str, label: str = "") -> None:

@@ -565,12 +565,14 @@ static int parse_key(parser *ps, char *path, size_t cap, char terminator)
 
 /* ------------------------------------------------------------- applying */
 
-enum { K_SIZE, K_CHEAP, K_SYNC, K_LEVEL, K_LISTEN, K_BOOT, K_TRUST, K_COUNT };
+enum { K_SIZE, K_CHEAP, K_SYNC, K_LEVEL, K_LISTEN, K_BOOT, K_TRUST, K_MDNS, K_DHT,
+       K_DHT_LISTEN, K_DHT_BOOT, K_COUNT };
 
 static int key_id(const char *path)
 {
     static const char *names[K_COUNT] = {"size_limit", "cheap_warning_seconds", "sync",
-                                         "log_level",  "listen", "bootstrap_peers", "trusted"};
+                                         "log_level",  "listen", "bootstrap_peers", "trusted",
+                                         "mdns", "dht", "dht_listen", "dht_bootstrap"};
     if (!strncmp(path, "network.", 8) && strchr(path + 8, '.') == NULL) {
         for (int k = K_LISTEN; k < K_COUNT; k++)
             if (!strcmp(path + 8, names[k]))
@@ -774,10 +776,24 @@ static int apply(parser *ps, int line, const char *path, const value *v)
         return set_list(ps, line, "bootstrap_peers", v, IROHDS_MAX_BOOTSTRAP,
                         sizeof c->bootstrap_peers[0], &c->bootstrap_peers[0][0], &c->n_bootstrap,
                         false);
-    default:
+    case K_MDNS:
+    case K_DHT:
+        if (v->type != V_BOOL)
+            return fail(ps, line, "%s must be true or false", k == K_MDNS ? "mdns" : "dht");
+        *(k == K_MDNS ? &c->mdns : &c->dht) = v->b;
+        return 0;
+    case K_DHT_LISTEN:
+        return set_str(ps, line, "dht_listen", v, c->dht_listen, sizeof c->dht_listen);
+    case K_DHT_BOOT:
+        c->dht_bootstrap_set = true;
+        return set_list(ps, line, "dht_bootstrap", v, IROHDS_MAX_BOOTSTRAP,
+                        sizeof c->dht_bootstrap[0], &c->dht_bootstrap[0][0], &c->n_dht_bootstrap,
+                        false);
+    case K_TRUST:
         return set_list(ps, line, "trusted", v, IROHDS_MAX_TRUSTED, sizeof c->trusted[0],
                         &c->trusted[0][0], &c->n_trusted, true);
     }
+    return 0;
 }
 
 /*
@@ -861,7 +877,10 @@ void irohds_config_defaults(irohds_config *c)
     c->cheap_warning_seconds = 15.0;
     c->sync = true;
     c->log_level = IROHDS_LOG_INFO;
-    snprintf(c->listen, sizeof c->listen, "0.0.0.0:0");
+    snprintf(c->listen, sizeof c->listen, "0.0.0.0:4433");
+    c->mdns = true;
+    c->dht = true;
+    snprintf(c->dht_listen, sizeof c->dht_listen, "0.0.0.0:0");
 }
 
 int irohds_config_load(irohds_config *c, const char *path, char *err, size_t errlen)

@@ -84,10 +84,17 @@ typedef struct irohds_config {
     double cheap_warning_seconds; /* warn when a call is cheaper; default 15 */
     bool sync;                    /* fdatasync blobs before acking a put; default true */
     int log_level;                /* IROHDS_LOG_*; default INFO */
-    /* network (later issues) */
-    char listen[128];             /* "0.0.0.0:0" */
+    /* network */
+    char listen[128];             /* QUIC "host:port"; default "0.0.0.0:4433"; "off" */
     unsigned n_bootstrap;
     char bootstrap_peers[IROHDS_MAX_BOOTSTRAP][160];
+    /* discovery */
+    bool mdns;                    /* multicast DNS on the LAN; default true */
+    bool dht;                     /* the BitTorrent mainline DHT; default true */
+    char dht_listen[128];         /* DHT UDP "host:port"; default "0.0.0.0:0" */
+    unsigned n_dht_bootstrap;     /* 0 with dht_bootstrap unset: the public routers */
+    char dht_bootstrap[IROHDS_MAX_BOOTSTRAP][160]; /* "host:port" */
+    bool dht_bootstrap_set;       /* dht_bootstrap given (even empty) */
     unsigned n_trusted;
     char trusted[IROHDS_MAX_TRUSTED][65]; /* node ids, hex: trusted in every namespace */
     unsigned n_ns_trusted;

@@ -119,7 +119,10 @@ static void test_config_good(void)
     CHECK(c.size_limit == 10737418240ull, "default size %llu", (unsigned long long)c.size_limit);
     CHECK(c.cheap_warning_seconds == 15.0 && c.sync && c.log_level == IROHDS_LOG_INFO,
           "defaults");
-    CHECK_STR(c.listen, "0.0.0.0:0");
+    CHECK_STR(c.listen, "0.0.0.0:4433");
+    CHECK(c.mdns && c.dht && !c.dht_bootstrap_set && c.n_dht_bootstrap == 0,
+          "discovery on by default, public DHT routers");
+    CHECK_STR(c.dht_listen, "0.0.0.0:0");
 
     const char *full =
         "# irohds config\n"
@@ -148,6 +151,24 @@ static void test_config_good(void)
     CHECK_STR(c.bootstrap_peers[1], "node2.example.org:4919");
     CHECK(c.n_trusted == 1, "n_trusted %u", c.n_trusted);
     CHECK_STR(c.trusted[0], "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+
+    /* discovery keys, at top level or under [network] */
+    irohds_config d;
+    irohds_config_defaults(&d);
+    const char *disc = "mdns = false\n[network]\ndht_listen = \"127.0.0.1:6881\"\n"
+                       "dht_bootstrap = []\n";
+    CHECK(parse(&d, disc, err) == 0, "discovery: %s", err);
+    CHECK(!d.mdns && d.dht && d.dht_bootstrap_set && d.n_dht_bootstrap == 0,
+          "mdns off, DHT with no bootstrap routers (a private DHT)");
+    CHECK_STR(d.dht_listen, "127.0.0.1:6881");
+    irohds_config_defaults(&d);
+    CHECK(parse(&d, "dht = false\ndht_bootstrap = [\"127.0.0.1:7000\", \"10.0.0.1:7001\"]\n",
+                err) == 0 && !d.dht && d.n_dht_bootstrap == 2,
+          "dht off, two routers: %s", err);
+    CHECK_STR(d.dht_bootstrap[1], "10.0.0.1:7001");
+    irohds_config_defaults(&d);
+    CHECK(parse(&d, "mdns = 1\n", err) == -EINVAL && strstr(err, "mdns must be true or false"),
+          "mdns must be a bool: %s", err);
 
     static const struct {
         const char *text;
@@ -198,7 +219,7 @@ static void test_config_good(void)
                           "[network.extra]\nlisten = 'not ours'\n"
                           "[network]\nsomething_new = 0o17\n";
     CHECK(parse(&c, unknown, err) == 0, "unknown keys: %s", err);
-    CHECK_STR(c.listen, "0.0.0.0:0");
+    CHECK_STR(c.listen, "0.0.0.0:4433");
     CHECK(parse(&c, "", err) == 0 && parse(&c, "\n# only a comment", err) == 0, "empty");
 }
 

@@ -143,20 +143,25 @@ class Host:
     def peer_spec(self) -> str:
         return f"{self.make_id()}@{self.addr}:{QUIC_PORT}"
 
-    def write_config(self, bootstrap: Iterable["Host"] = (), extra: str = "") -> None:
+    def write_config(self, bootstrap: Iterable["Host"] = (), extra: str = "",
+                     mdns: bool = False, dht: bool = False) -> None:
+        """Discovery is off unless asked for: a test says which way peers
+        find each other (bootstrap_peers by default)."""
         peers = ", ".join(f'"{h.peer_spec()}"' for h in bootstrap)
         (self.home / "config.toml").write_text(
             f'listen = "{self.addr}:{QUIC_PORT}"\n'
             f"bootstrap_peers = [{peers}]\n"
+            f"mdns = {'true' if mdns else 'false'}\n"
+            f"dht = {'true' if dht else 'false'}\n"
             'log_level = "debug"\n'
             f"{extra}\n")
 
     def start_daemon(self, bootstrap: Iterable["Host"] = (), extra: str = "",
-                     wait: float = 20.0) -> None:
+                     wait: float = 20.0, mdns: bool = False, dht: bool = False) -> None:
         """Write config.toml and run the daemon in the foreground (so a test can
         SIGKILL it); returns once its socket answers."""
         self.make_id()
-        self.write_config(bootstrap, extra)
+        self.write_config(bootstrap, extra, mdns=mdns, dht=dht)
         log = open(self.home / "daemon.log", "ab")
         self.daemon = self.popen([DAEMON, "run"], stdout=log, stderr=subprocess.STDOUT)
         log.close()

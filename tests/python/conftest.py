@@ -81,10 +81,22 @@ def stop_daemon(home: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+# These tests are about one machine: the daemon listens on loopback only and
+# looks for no peers (no mDNS multicast, no public DHT), so nothing leaves
+# the machine.  A test that writes its own config.toml uses write_config().
+OFFLINE = 'listen = "127.0.0.1:0"\nmdns = false\ndht = false\n'
+
+
+def write_config(home: Path, text: str = "") -> None:
+    """config.toml = the one-machine settings above, then text."""
+    (home / "config.toml").write_text(OFFLINE + text)
+
+
 @pytest.fixture(autouse=True)
 def home(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A fresh IROHDS_HOME for each test; the daemon it started is stopped after."""
     path = tempfile.mkdtemp(prefix="ih-", dir="/tmp")
+    write_config(Path(path))
     monkeypatch.setenv("IROHDS_HOME", path)
     monkeypatch.setenv("PATH", SCRIPTS + os.pathsep + os.environ.get("PATH", ""))
     monkeypatch.delenv("IROHDS_DISABLE", raising=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import blob_files, count_lines, daemon_cli, run_py, spawn_py, write
+from conftest import write_config, blob_files, count_lines, daemon_cli, run_py, spawn_py, write
 
 WORK = """
     import os, time
@@ -252,7 +252,7 @@ BIG = """
 
 @pytest.mark.slow
 def test_size_limit_evicts_least_recently_used(usercode, home, tmp_path, monkeypatch) -> None:
-    (home / "config.toml").write_text('size_limit = "1500KiB"\ncheap_warning_seconds = 0\n')
+    write_config(home, 'size_limit = "1500KiB"\ncheap_warning_seconds = 0\n')
     counter = tmp_path / "counter"
     monkeypatch.setenv("COUNTER", str(counter))
     write(usercode / "bmod.py", BIG)

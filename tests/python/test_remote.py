@@ -21,7 +21,7 @@ import pytest
 
 import attacks
 import irohds
-from conftest import run_py, start_daemon, stop_daemon, write
+from conftest import write_config, run_py, start_daemon, stop_daemon, write
 from irohds import _daemon, _native
 from storeutil import MKSTORE, ORIGIN_REMOTE, put, write_container
 
@@ -199,7 +199,7 @@ def test_new_process_refuses(tmp_path: Path, usercode: Path) -> None:
 def test_config_trusted_loads_with_plain_pickle(tmp_path: Path, home: Path) -> None:
     """The same hostile bytes from a trusted producer do run: that is what
     trust means (plain pickle, full Python objects)."""
-    (home / "config.toml").write_text(f'trusted = ["{PEER.hex()}"]\n')
+    write_config(home, f'trusted = ["{PEER.hex()}"]\n')
     sentinel = tmp_path / "pwned"
     store_remote(tmp_path, f, (7,), pickled=attacks.payloads(str(sentinel))["os.system"])
     start_daemon()
@@ -218,7 +218,7 @@ def test_memo_trust_loads_with_plain_pickle(tmp_path: Path) -> None:
 
 
 def test_namespace_trust(tmp_path: Path, home: Path) -> None:
-    (home / "config.toml").write_text(f'[namespace.lab]\ntrusted = ["{PEER.hex()}"]\n')
+    write_config(home, f'[namespace.lab]\ntrusted = ["{PEER.hex()}"]\n')
     assert _native.config()["namespace_trusted"] == {"lab": [PEER.hex()]}
     store_remote(tmp_path, h, (9,), pickled=attacks.payloads(str(tmp_path / "h"))["os.system"])
     store_remote(tmp_path, f, (9,), pickled=attacks.payloads(str(tmp_path / "f"))["os.system"])
@@ -244,7 +244,7 @@ def test_own_node_id_is_trusted(known: bool, tmp_path: Path) -> None:
 
 
 def test_unknown_producer_is_never_trusted(tmp_path: Path, home: Path) -> None:
-    (home / "config.toml").write_text(f'trusted = ["{"0" * 64}"]\n')
+    write_config(home, f'trusted = ["{"0" * 64}"]\n')
     sentinel = tmp_path / "pwned"
     store_remote(tmp_path, f, (11,), pickled=attacks.payloads(str(sentinel))["os.system"],
                  producer=bytes(32))
@@ -275,7 +275,7 @@ def fileref_pickle(name: str) -> bytes:
 def test_fileref_escaping_files_dir_is_refused(name: str, trusted: bool, tmp_path: Path,
                                                home: Path) -> None:
     if trusted:
-        (home / "config.toml").write_text(f'trusted = ["{PEER.hex()}"]\n')
+        write_config(home, f'trusted = ["{PEER.hex()}"]\n')
     key = store_remote(tmp_path, f, (12,), pickled=fileref_pickle(name))
     files_dir = Path(_native.paths()["files_dir"]) / key.hex()
     files_dir.mkdir(parents=True)
