@@ -175,11 +175,34 @@ static int peer_data_of(const node_peer *p, uint8_t *buf, size_t cap)
     return rc ? rc : (int)len;
 }
 
+static bool is_loopback(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    return a->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
+/* The addresses other machines can reach us at: the endpoint's, without
+ * loopback ones unless there is nothing else (a daemon bound to 127.0.0.1). */
+int node_own_addrs(irohds_node *n, struct sockaddr_storage *out, size_t max)
+{
+    struct sockaddr_storage all[NODE_PEER_ADDRS];
+    int na = n->ep ? irohds_net_endpoint_addrs(n->ep, all, NODE_PEER_ADDRS) : 0;
+    size_t k = 0;
+    for (int i = 0; i < na && k < max; i++)
+        if (!is_loopback(&all[i]))
+            out[k++] = all[i];
+    for (int i = 0; i < na && k == 0 && (size_t)i < max; i++)
+        out[i] = all[i], k = (size_t)i + 1;
+    return (int)k;
+}
+
 int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap)
 {
     node_peer me = {0};
     struct sockaddr_storage addrs[NODE_PEER_ADDRS];
-    int na = n->ep ? irohds_net_endpoint_addrs(n->ep, addrs, NODE_PEER_ADDRS) : 0;
+    int na = node_own_addrs(n, addrs, NODE_PEER_ADDRS);
     for (int i = na - 1; i >= 0; i--) /* add_addr puts each first: keep their order */
         node_peer_add_addr(&me, (const struct sockaddr *)&addrs[i]);
     return peer_data_of(&me, buf, cap);
@@ -560,6 +583,17 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
     nc.cb = &NET_CB;
     nc.user_ptr = n;
     int rc = irohds_net_endpoint_init(loop, &nc, &n->ep);
+    char fallback[sizeof n->cfg.listen];
+    const char *colon = strrchr(n->cfg.listen, ':');
+    if (rc == -EADDRINUSE && colon) {
+        /* Another daemon (another data dir) has the port: take any port
+         * rather than no network; peers that were told the port need the
+         * new address (irohds-daemon info prints it). */
+        snprintf(fallback, sizeof fallback, "%.*s:0", (int)(colon - n->cfg.listen), n->cfg.listen);
+        IROHDS_WARN("node: %s is in use; listening on an ephemeral port instead", n->cfg.listen);
+        nc.listen = fallback;
+        rc = irohds_net_endpoint_init(loop, &nc, &n->ep);
+    }
     if (rc < 0) {
         IROHDS_ERROR("node: cannot listen on %s: %s", n->cfg.listen, strerror(-rc));
         free(n);
@@ -594,7 +628,7 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
         n->probe_running = true;
 
     struct sockaddr_storage addrs[8];
-    int na = irohds_net_endpoint_addrs(n->ep, addrs, 8);
+    int na = node_own_addrs(n, addrs, 8);
     for (int i = 0; i < na; i++) {
         char a[80];
         irohds_net_addr_str((const struct sockaddr *)&addrs[i], a, sizeof a);
@@ -657,7 +691,7 @@ static void addr_list_json(irohds_jbuf *b, const struct sockaddr_storage *addrs,
 char *irohds_node_addresses_json(irohds_node *n)
 {
     struct sockaddr_storage addrs[NODE_PEER_ADDRS];
-    int na = irohds_net_endpoint_addrs(n->ep, addrs, NODE_PEER_ADDRS);
+    int na = node_own_addrs(n, addrs, NODE_PEER_ADDRS);
     irohds_jbuf b = {0};
     addr_list_json(&b, addrs, na > 0 ? (unsigned)na : 0);
     return b.p;

@@ -177,6 +177,8 @@ void node_unref(irohds_node *n);
 void node_kick(irohds_node *n);
 /* Re-arm the gossip timer after anything fed the gossip core. */
 void node_gossip_pump(irohds_node *n);
+/* Our reachable addresses (loopback only when there is nothing else). */
+int node_own_addrs(irohds_node *n, struct sockaddr_storage *out, size_t max);
 /* PeerData of ours (postcard AddrInfo) into buf; returns its length or -errno. */
 int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap);
 
