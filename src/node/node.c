@@ -235,6 +235,18 @@ static size_t send_joins(irohds_node *n, node_ns *ns, bool everyone)
     return nb;
 }
 
+void node_ns_join_peer(irohds_node *n, node_ns *ns, node_peer *p)
+{
+    uint8_t data[512];
+    int len = peer_data_of(p, data, sizeof data);
+    irohds_gossip_peer gp;
+    memcpy(gp.id, p->id, 32);
+    gp.data = len > 0 ? data : NULL;
+    gp.data_len = len > 0 ? (size_t)len : 0;
+    irohds_gossip_join(n->gossip, node_now_ms(), ns->topic, &gp, 1);
+    node_gossip_pump(n);
+}
+
 int irohds_node_join(irohds_node *n, const char *name)
 {
     if (!name || !*name || strlen(name) >= IROHDS_NS_MAX)
@@ -254,6 +266,7 @@ int irohds_node_join(irohds_node *n, const char *name)
     size_t nb = send_joins(n, ns, false);
     ns->has_bootstrap = nb > 0;
     IROHDS_INFO("node: joined namespace %s (%zu bootstrap peer%s)", name, nb, nb == 1 ? "" : "s");
+    node_mdns_namespaces_changed(n); /* tell the LAN we serve it now */
     node_gossip_pump(n);
     return 0;
 }
@@ -626,6 +639,8 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
     n->probe_req.data = n;
     if (uv_queue_work(loop, &n->probe_req, probe_work, probe_done) == 0)
         n->probe_running = true;
+    if (n->cfg.mdns)
+        node_mdns_start(n); /* failing leaves the node without LAN discovery, nothing more */
 
     struct sockaddr_storage addrs[8];
     int na = node_own_addrs(n, addrs, 8);
@@ -650,6 +665,7 @@ void irohds_node_stop(irohds_node *n)
     results_free_all(n); /* resolves pending misses GIVE_UP first */
     n->stopping = true;
     unsigned storing = fetch_free_all(n);
+    storing += node_mdns_stop(n) ? 1 : 0;
     provide_free_all(n);
     glink_free_all(n);
     irohds_net_endpoint_free(n->ep);

@@ -26,6 +26,7 @@
 #include "coren/coren.h"
 #include "gossip/gossip.h"
 #include "hash/bao.h"
+#include "mdns/mdns.h"
 #include "net/net.h"
 #include "node/node.h"
 #include "proto/proto.h"
@@ -150,6 +151,9 @@ struct irohds_node {
     struct fpeer *fpeers;
     struct bad_blob *bad; /* (peer, blob) pairs that failed verification */
 
+    /* discovery: local.c (mDNS) */
+    struct node_mdns *mdns;
+
     /* coren */
     irohds_coren_probe probe;
     bool probe_ready;
@@ -177,10 +181,20 @@ void node_unref(irohds_node *n);
 void node_kick(irohds_node *n);
 /* Re-arm the gossip timer after anything fed the gossip core. */
 void node_gossip_pump(irohds_node *n);
+/* Ask peer p to let us into ns's gossip topic (a Join to it). */
+void node_ns_join_peer(irohds_node *n, node_ns *ns, node_peer *p);
 /* Our reachable addresses (loopback only when there is nothing else). */
 int node_own_addrs(irohds_node *n, struct sockaddr_storage *out, size_t max);
 /* PeerData of ours (postcard AddrInfo) into buf; returns its length or -errno. */
 int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap);
+
+/* ------------------------------------------------------------ local.c */
+
+int node_mdns_start(irohds_node *n);
+void node_mdns_namespaces_changed(irohds_node *n);
+/* Goodbye and close; true when there was something to close (one
+ * node_unref follows from its close callbacks). */
+bool node_mdns_stop(irohds_node *n);
 
 /* ------------------------------------------------------------ glink.c */
 

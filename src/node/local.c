@@ -1,0 +1,319 @@
+/*
+ * local.c: LAN discovery over multicast DNS (mdns/, RFC 6762), the records
+ * iroh's local discovery uses (_irohv1._udp.local) plus the namespaces this
+ * node serves.  This file is the mDNS core's host: the socket, the timer,
+ * and what a sighting means for the node.
+ *
+ * The socket: UDP 0.0.0.0:5353 with SO_REUSEADDR and SO_REUSEPORT, so it
+ * shares the port with any other responder on the host (avahi); member of
+ * 224.0.0.251 on every IPv4 interface that has an address (loopback aside);
+ * multicast sent from the first such interface, TTL 255 (RFC 6762 §11), loop
+ * on (other daemons on this host hear us; the core drops our own packets).
+ * IPv4 only for now: the IPv6 group (ff02::fb) is left for later.
+ *
+ * A sighting of a peer (its node id, addresses, QUIC port, namespaces) puts
+ * its addresses in the address book (source "mdns") and, for every
+ * namespace both of us serve, asks it to let us into that namespace's
+ * gossip.  mDNS is unauthenticated; the QUIC handshake then proves the id.
+ */
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "node/node_int.h"
+
+typedef struct node_mdns {
+    irohds_mdns *m;
+    int fd;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    irohds_node *n;
+    int handles; /* still to close */
+} node_mdns;
+
+/* 224.0.0.251:5353 */
+static struct sockaddr_in group_addr(void)
+{
+    struct sockaddr_in g = {.sin_family = AF_INET};
+    g.sin_port = htons(IROHDS_MDNS_PORT);
+    g.sin_addr.s_addr = htonl(0xe00000fbu); /* 224.0.0.251 */
+    return g;
+}
+
+static void to_dns_addr(const struct sockaddr_storage *ss, irohds_dns_addr *a)
+{
+    memset(a, 0, sizeof(*a));
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const void *)ss;
+        a->family = 4;
+        memcpy(a->ip, &s4->sin_addr, 4);
+        a->port = ntohs(s4->sin_port);
+    } else {
+        const struct sockaddr_in6 *s6 = (const void *)ss;
+        a->family = 6;
+        memcpy(a->ip, &s6->sin6_addr, 16);
+        a->port = ntohs(s6->sin6_port);
+    }
+}
+
+static void from_dns_addr(const irohds_dns_addr *a, uint16_t port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (a->family == 4) {
+        struct sockaddr_in *s4 = (void *)ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, a->ip, 4);
+        s4->sin_port = htons(port);
+    } else {
+        struct sockaddr_in6 *s6 = (void *)ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, a->ip, 16);
+        s6->sin6_port = htons(port);
+    }
+}
+
+/* Join 224.0.0.251 on every IPv4 interface with an address; the first one
+ * also carries our multicast sends.  Returns how many were joined. */
+static int join_groups(int fd)
+{
+    struct ifaddrs *ifs;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    int joined = 0;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) ||
+            !(i->ifa_flags & IFF_UP))
+            continue;
+        struct ip_mreqn mr = {0};
+        mr.imr_multiaddr.s_addr = htonl(0xe00000fbu);
+        mr.imr_address = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        mr.imr_ifindex = (int)if_nametoindex(i->ifa_name);
+        if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr) != 0)
+            continue;
+        if (joined++ == 0)
+            setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mr, sizeof mr);
+    }
+    freeifaddrs(ifs);
+    return joined;
+}
+
+static int open_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, ttl = 255;
+    unsigned char loop = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    struct sockaddr_in any = {.sin_family = AF_INET, .sin_port = htons(IROHDS_MDNS_PORT)};
+    if (bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, sizeof ttl);
+    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &loop, sizeof loop);
+    if (join_groups(fd) == 0) {
+        close(fd);
+        return -ENETDOWN; /* no interface to speak mDNS on */
+    }
+    return fd;
+}
+
+/* ------------------------------------------------------------ events */
+
+static void on_peer_seen(irohds_node *n, const irohds_mdns_peer *mp)
+{
+    if (!memcmp(mp->id, n->id, 32))
+        return;
+    node_peer *p = node_peer_get(n, mp->id);
+    if (!p)
+        return;
+    p->sources |= NODE_SRC_MDNS;
+    p->last_seen_us = irohds_now_us();
+    for (size_t i = mp->n_addrs; i-- > 0;) {
+        struct sockaddr_storage ss;
+        from_dns_addr(&mp->addrs[i], mp->port, &ss);
+        node_peer_add_addr(p, (const struct sockaddr *)&ss);
+    }
+    for (size_t i = 0; i < mp->n_ns; i++) {
+        size_t len;
+        const char *name = irohds_mdns_peer_ns(mp, i, &len);
+        char buf[IROHDS_NS_MAX];
+        if (!name || len >= sizeof buf)
+            continue;
+        memcpy(buf, name, len);
+        buf[len] = 0;
+        node_ns *ns = node_ns_find(n, buf);
+        if (ns)
+            node_ns_join_peer(n, ns, p); /* a LAN peer of this namespace: join through it */
+    }
+}
+
+static void pump(node_mdns *md);
+
+static void on_timer(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
+/* Run the core, send what it queued, act on its events, re-arm the timer. */
+static void pump(node_mdns *md)
+{
+    irohds_node *n = md->n;
+    int64_t now = (int64_t)node_now_ms();
+    int64_t next = irohds_mdns_periodic(md->m, now);
+    irohds_mdns_packet pkt;
+    while (irohds_mdns_next_packet(md->m, &pkt)) {
+        struct sockaddr_storage to;
+        struct sockaddr_in g = group_addr();
+        if (pkt.unicast)
+            from_dns_addr(&pkt.to, pkt.to.port, &to);
+        else
+            memcpy(&to, &g, sizeof g);
+        if (to.ss_family == AF_INET)
+            sendto(md->fd, pkt.data, pkt.len, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in));
+    }
+    irohds_mdns_event ev;
+    while (irohds_mdns_next_event(md->m, &ev))
+        if (ev.kind == IROHDS_MDNS_PEER_SEEN)
+            on_peer_seen(n, &ev.peer);
+    node_gossip_pump(n);
+    uv_timer_start(&md->timer, on_timer, next > now ? (uint64_t)(next - now) : 0, 0);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    node_mdns *md = h->data;
+    (void)events;
+    if (status < 0)
+        return;
+    uint8_t buf[9000];
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t r = recvfrom(md->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        if (r < 0)
+            break;
+        irohds_dns_addr a;
+        to_dns_addr(&from, &a);
+        irohds_mdns_receive(md->m, (int64_t)node_now_ms(), buf, (size_t)r, &a);
+    }
+    pump(md);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* What we advertise: our reachable addresses and QUIC port, our namespaces. */
+static int fill_cfg(irohds_node *n, irohds_mdns_cfg *cfg, irohds_dns_addr *addrs,
+                    const char **names)
+{
+    struct sockaddr_storage own[IROHDS_MDNS_ADDRS_MAX];
+    int na = node_own_addrs(n, own, IROHDS_MDNS_ADDRS_MAX);
+    memset(cfg, 0, sizeof(*cfg));
+    memcpy(cfg->id, n->id, 32);
+    for (int i = 0; i < na; i++)
+        to_dns_addr(&own[i], &addrs[i]);
+    cfg->port = na > 0 ? addrs[0].port : 0;
+    cfg->addrs = addrs;
+    cfg->n_addrs = na > 0 ? (size_t)na : 0;
+    size_t k = 0;
+    for (unsigned i = 0; i < n->nns && k < IROHDS_MDNS_NS_MAX; i++)
+        names[k++] = n->ns[i].name;
+    cfg->ns = names;
+    cfg->n_ns = k;
+    return 0;
+}
+
+int node_mdns_start(irohds_node *n)
+{
+    int fd = open_socket();
+    if (fd < 0) {
+        IROHDS_WARN("node: mDNS off: %s", strerror(-fd));
+        return fd;
+    }
+    node_mdns *md = calloc(1, sizeof(*md));
+    if (!md) {
+        close(fd);
+        return -ENOMEM;
+    }
+    irohds_mdns_cfg cfg;
+    irohds_dns_addr addrs[IROHDS_MDNS_ADDRS_MAX];
+    const char *names[IROHDS_MDNS_NS_MAX];
+    fill_cfg(n, &cfg, addrs, names);
+    randombytes_buf(&cfg.seed, sizeof cfg.seed);
+    cfg.now_ms = (int64_t)node_now_ms();
+    md->m = irohds_mdns_new(&cfg);
+    if (!md->m) {
+        int e = -errno;
+        close(fd);
+        free(md);
+        return e;
+    }
+    md->fd = fd;
+    md->n = n;
+    uv_poll_init(n->loop, &md->poll, fd);
+    md->poll.data = md;
+    uv_poll_start(&md->poll, UV_READABLE, on_readable);
+    uv_timer_init(n->loop, &md->timer);
+    md->timer.data = md;
+    n->mdns = md;
+    pump(md);
+    IROHDS_INFO("node: mDNS on (_irohv1._udp.local, %zu address%s)", cfg.n_addrs,
+                cfg.n_addrs == 1 ? "" : "es");
+    return 0;
+}
+
+void node_mdns_namespaces_changed(irohds_node *n)
+{
+    node_mdns *md = n->mdns;
+    if (!md)
+        return;
+    const char *names[IROHDS_MDNS_NS_MAX];
+    size_t k = 0;
+    for (unsigned i = 0; i < n->nns && k < IROHDS_MDNS_NS_MAX; i++)
+        names[k++] = n->ns[i].name;
+    irohds_mdns_set_ns(md->m, (int64_t)node_now_ms(), names, k);
+    pump(md);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    node_mdns *md = h->data;
+    if (--md->handles == 0) {
+        irohds_node *n = md->n;
+        close(md->fd);
+        irohds_mdns_free(md->m);
+        free(md);
+        node_unref(n);
+    }
+}
+
+/* Say goodbye on the LAN and close; one node_unref when done. */
+bool node_mdns_stop(irohds_node *n)
+{
+    node_mdns *md = n->mdns;
+    if (!md)
+        return false;
+    n->mdns = NULL;
+    irohds_mdns_goodbye(md->m, (int64_t)node_now_ms());
+    irohds_mdns_packet pkt;
+    struct sockaddr_in g = group_addr();
+    while (irohds_mdns_next_packet(md->m, &pkt))
+        if (!pkt.unicast)
+            sendto(md->fd, pkt.data, pkt.len, 0, (struct sockaddr *)&g, sizeof g);
+    md->handles = 2;
+    uv_poll_stop(&md->poll);
+    uv_timer_stop(&md->timer);
+    uv_close((uv_handle_t *)&md->poll, on_closed);
+    uv_close((uv_handle_t *)&md->timer, on_closed);
+    return true;
+}
