@@ -16,7 +16,7 @@ if [ ! -x "$PY" ]; then
   exit 2
 fi
 
-ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream quic transfer remote_small serve_memory)
+ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream quic transfer remote_small serve_memory discovery)
 NAMES=("$@")
 ((${#NAMES[@]})) || NAMES=("${ALL[@]}")
 
