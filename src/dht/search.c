@@ -273,7 +273,8 @@ static void emit_item(irohds_dht *d, dht_search *s, const irohds_dht_item *it)
     irohds_dht_event ev = {.type = IROHDS_DHT_EV_ITEM, .handle = s->handle, .item = *it};
     memcpy(ev.target, s->target, IROHDS_DHT_ID_LEN);
     memcpy(mem, it->v, it->v_len);
-    memcpy(mem + it->v_len, it->salt, it->salt_len);
+    if (it->salt_len)
+        memcpy(mem + it->v_len, it->salt, it->salt_len);
     ev.item.v = mem;
     ev.item.salt = it->salt_len ? mem + it->v_len : NULL;
     dht_event(d, &ev, mem);

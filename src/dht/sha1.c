@@ -71,7 +71,8 @@ void dht_sha1_update(dht_sha1_ctx *c, const void *data, size_t len)
     }
     for (; len >= 64; p += 64, len -= 64)
         sha1_block(c->h, p);
-    memcpy(c->buf, p, len);
+    if (len)
+        memcpy(c->buf, p, len);
     c->fill = len;
 }
 

@@ -265,7 +265,8 @@ static dht_stored *item_make(const irohds_dht_item *it, const uint8_t *target, u
         memcpy(s->k, it->k, IROHDS_DHT_KEY_LEN);
         memcpy(s->sig, it->sig, IROHDS_DHT_SIG_LEN);
         s->seq = it->seq;
-        memcpy(s->salt, it->salt, it->salt_len);
+        if (it->salt_len)
+            memcpy(s->salt, it->salt, it->salt_len);
         s->salt_len = it->salt_len;
     }
     memcpy(s->v, it->v, it->v_len);
