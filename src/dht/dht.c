@@ -533,9 +533,9 @@ static void on_reply(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_ad
     if (!is_router(d, from))
         rt_seen(d, m->id, from, RT_REPLIED);
     vote(d, m, from);
-    heard_nodes(d, m);
     if (r->search)
         search_reply(d, r, m);
+    heard_nodes(d, m); /* after the search: a node it asks is not pinged too */
     rpc_done(d, r);
 }
 

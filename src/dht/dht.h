@@ -160,7 +160,7 @@ bool irohds_dht_addr_eq(const irohds_dht_addr *a, const irohds_dht_addr *b);
 /* Compact peer info: 6 bytes (IPv4) or 18 (IPv6), address then port, both
  * big-endian.  compact writes and returns 6 or 18; parse takes exactly 6 or
  * 18 bytes. */
-size_t irohds_dht_addr_compact(const irohds_dht_addr *a, uint8_t out[18]);
+size_t irohds_dht_addr_compact(const irohds_dht_addr *a, uint8_t *out);
 bool irohds_dht_addr_parse(irohds_dht_addr *a, const uint8_t *p, size_t len);
 /* Compact node info: 26 bytes per IPv4 node ("nodes"), 38 per IPv6 node
  * ("nodes6").  Parses up to max nodes of family from p; a length that is

@@ -77,7 +77,7 @@ bool irohds_dht_addr_eq(const irohds_dht_addr *a, const irohds_dht_addr *b)
            memcmp(a->ip, b->ip, ip_len(a->family)) == 0;
 }
 
-size_t irohds_dht_addr_compact(const irohds_dht_addr *a, uint8_t out[18])
+size_t irohds_dht_addr_compact(const irohds_dht_addr *a, uint8_t *out)
 {
     size_t n = ip_len(a->family);
     memcpy(out, a->ip, n);

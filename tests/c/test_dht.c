@@ -814,6 +814,164 @@ static void test_bounds(void)
     irohds_dht_free(d);
 }
 
+/* ===================================================== scripted peers */
+
+/* The node's next datagram, decoded (valid until the next call). */
+static uint8_t query_buf[IROHDS_DHT_MAX_PACKET];
+static bool next_query(irohds_dht *d, irohds_dht_msg *q, irohds_dht_addr *to)
+{
+    irohds_dht_packet p;
+    if (!irohds_dht_next_packet(d, &p))
+        return false;
+    memcpy(query_buf, p.buf, p.len);
+    irohds_dht_addr_from_sockaddr(to, (const struct sockaddr *)&p.to, p.tolen);
+    return irohds_dht_msg_decode(q, query_buf, p.len) == 0;
+}
+
+/* Answer q with r (t copied) as if from `from`. */
+static void answer(irohds_dht *d, uint64_t now, const irohds_dht_msg *q, const irohds_dht_addr *from,
+                   irohds_dht_msg *r)
+{
+    uint8_t buf[IROHDS_DHT_MAX_PACKET];
+    size_t len;
+    struct sockaddr_storage ss;
+    socklen_t sl = irohds_dht_addr_to_sockaddr(from, &ss);
+    r->t = q->t;
+    r->t_len = q->t_len;
+    CHECK(irohds_dht_msg_encode(r, buf, sizeof buf, &len) == 0, "encode answer");
+    irohds_dht_receive(d, now, buf, len, (const struct sockaddr *)&ss, sl);
+}
+
+static int count_events(irohds_dht *d, irohds_dht_event_type type, irohds_dht_event *last)
+{
+    int n = 0;
+    irohds_dht_event e;
+    while (irohds_dht_next_event(d, &e)) {
+        if (e.type == type) {
+            n++;
+            if (last)
+                *last = e; /* pointers are stale: scalars only */
+        }
+    }
+    return n;
+}
+
+/* A search answered by hand: forged items are not reported, spoofed
+ * replies are ignored, peers are reported once each. */
+static void test_scripted(void)
+{
+    irohds_dht_config c;
+    irohds_dht_config_default(&c);
+    irohds_dht *d = node_with(&c);
+    struct sockaddr_in fs = v4("55.5.5.5", 6881);
+    irohds_dht_addr f, n1 = {.family = AF_INET, .port = 6881, .ip = {55, 5, 5, 6}}, to;
+    irohds_dht_addr_from_sockaddr(&f, (const struct sockaddr *)&fs, sizeof fs);
+    irohds_dht_add_router(d, (const struct sockaddr *)&fs, sizeof fs);
+
+    json_object *root = load("bep44/test_vectors.json"), *cases;
+    if (!root)
+        return;
+    json_object_object_get_ex(root, "cases", &cases);
+    json_object *cs = json_object_array_get_idx(cases, 0);
+    uint8_t k[32], sig[64], tg[20];
+    unhex(jstr(cs, "public_key"), k, 32);
+    unhex(jstr(cs, "signature"), sig, 64);
+    unhex(jstr(cs, "target_id"), tg, 20);
+    json_object_put(root);
+    const char *v = "12:Hello World!";
+
+    uint32_t h;
+    CHECK(irohds_dht_get_mutable(d, T0, k, NULL, 0, false, 0, &h) == 0, "get_mutable");
+    irohds_dht_msg q;
+    CHECK(next_query(d, &q, &to) && irohds_dht_addr_eq(&to, &f) && q.method == IROHDS_DHT_M_GET &&
+              memcmp(q.target, tg, 20) == 0 && !q.has_seq,
+          "get sent to the router");
+    /* a spoofed answer (right t, wrong source) changes nothing */
+    uint8_t fid[20] = {0xf0}, n1id[20] = {0xf1}, nodes[38], bad[64];
+    memcpy(nodes, n1id, 20);
+    irohds_dht_addr_compact(&n1, nodes + 20);
+    memcpy(bad, sig, 64);
+    bad[10] ^= 4;
+    irohds_dht_msg forged = {.y = 'r', .id = fid, .k = k, .sig = bad, .has_seq = true, .seq = 1,
+                             .value = (const uint8_t *)v, .value_len = strlen(v),
+                             .token = (const uint8_t *)"tok", .token_len = 3, .nodes = nodes,
+                             .nodes_len = 26};
+    irohds_dht_addr spoof = f;
+    spoof.port++;
+    answer(d, T0 + 5, &q, &spoof, &forged);
+    irohds_dht_stats st;
+    irohds_dht_stats_get(d, &st);
+    CHECK(st.dropped_unsolicited == 1 && st.rpcs_in_flight == 1, "spoofed reply dropped");
+    /* the router answers with a forged signature and names n1 */
+    answer(d, T0 + 10, &q, &f, &forged);
+    CHECK(count_events(d, IROHDS_DHT_EV_ITEM, NULL) == 0, "forged item not reported");
+    CHECK(next_query(d, &q, &to) && irohds_dht_addr_eq(&to, &n1) && q.method == IROHDS_DHT_M_GET,
+          "n1 asked next");
+    /* n1 answers with the real item */
+    irohds_dht_msg good = {.y = 'r', .id = n1id, .k = k, .sig = sig, .has_seq = true, .seq = 1,
+                           .value = (const uint8_t *)v, .value_len = strlen(v),
+                           .token = (const uint8_t *)"tok", .token_len = 3};
+    answer(d, T0 + 20, &q, &n1, &good);
+    irohds_dht_event ev;
+    int items = 0, done = 0;
+    while (irohds_dht_next_event(d, &ev)) {
+        if (ev.type == IROHDS_DHT_EV_ITEM) {
+            items++;
+            CHECK(ev.item.seq == 1 && ev.item.v_len == strlen(v) &&
+                      memcmp(ev.item.v, v, ev.item.v_len) == 0 && memcmp(ev.item.k, k, 32) == 0,
+                  "the real item");
+        }
+        if (ev.type == IROHDS_DHT_EV_DONE) {
+            done++;
+            CHECK(ev.status == 0 && ev.n_nodes == 1 && memcmp(ev.nodes[0].id, n1id, 20) == 0,
+                  "done: only n1 counts (%zu nodes)", ev.n_nodes);
+        }
+    }
+    CHECK(items == 1 && done == 1, "one item, then done: %d %d", items, done);
+
+    /* immutable: a value that does not hash to the target is not reported */
+    uint8_t itg[20];
+    irohds_dht_sha1(v, strlen(v), itg);
+    CHECK(irohds_dht_get_immutable(d, T0 + 100, itg, &h) == 0, "get_immutable");
+    while (next_query(d, &q, &to) && !(q.method == IROHDS_DHT_M_GET && irohds_dht_addr_eq(&to, &n1)))
+        ;
+    irohds_dht_msg wrongv = {.y = 'r', .id = n1id, .value = (const uint8_t *)"3:abc", .value_len = 5};
+    answer(d, T0 + 110, &q, &n1, &wrongv);
+    CHECK(count_events(d, IROHDS_DHT_EV_ITEM, NULL) == 0, "wrong immutable value not reported");
+    irohds_dht_free(d);
+
+    /* get_peers: valid values reported once each, junk values skipped */
+    d = node_with(&c);
+    irohds_dht_add_router(d, (const struct sockaddr *)&fs, sizeof fs);
+    uint8_t ih[20] = {3};
+    CHECK(irohds_dht_get_peers(d, T0, ih, &h) == 0, "get_peers");
+    CHECK(next_query(d, &q, &to) && q.method == IROHDS_DHT_M_GET_PEERS, "get_peers sent");
+    irohds_dht_msg pr = {.y = 'r', .id = fid, .token = (const uint8_t *)"t", .token_len = 1,
+                         .has_values = true, .n_values = 4, .nodes = nodes, .nodes_len = 26};
+    uint8_t p1[6] = {1, 2, 3, 4, 0, 80}, p0[6] = {1, 2, 3, 4, 0, 0}, p5[5] = {1, 2, 3, 4, 5};
+    pr.values[0] = p1, pr.values_len[0] = 6;
+    pr.values[1] = p1, pr.values_len[1] = 6;
+    pr.values[2] = p0, pr.values_len[2] = 6; /* port 0 */
+    pr.values[3] = p5, pr.values_len[3] = 5; /* not compact peer info */
+    answer(d, T0 + 10, &q, &f, &pr);
+    size_t n_peers = 0;
+    int peer_events = 0;
+    while (irohds_dht_next_event(d, &ev)) {
+        if (ev.type == IROHDS_DHT_EV_PEERS) {
+            peer_events++;
+            n_peers = ev.n_peers;
+            CHECK(ev.peers[0].port == 80 && memcmp(ev.peers[0].ip, p1, 4) == 0, "the peer");
+        }
+    }
+    CHECK(peer_events == 1 && n_peers == 1, "one peer reported: %d events, %zu peers", peer_events,
+          n_peers);
+    /* cancel while n1 is asked: no DONE afterwards */
+    CHECK(irohds_dht_cancel(d, h) == 0 && irohds_dht_cancel(d, h) == -ENOENT, "cancel");
+    irohds_dht_periodic(d, T0 + 10 * MIN);
+    CHECK(count_events(d, IROHDS_DHT_EV_DONE, NULL) == 0, "no event after cancel");
+    irohds_dht_free(d);
+}
+
 /* ========================================================= simulation */
 
 typedef struct evrec {
@@ -1461,6 +1619,7 @@ int main(int argc, char **argv)
     test_flood();
     test_bad_input();
     test_bounds();
+    test_scripted();
     test_sim_v4();
     test_sim_v6();
     return check_summary();
