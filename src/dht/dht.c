@@ -529,7 +529,7 @@ static void on_reply(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_ad
     }
     d->stats.replies_in++;
     if (r->id_known && !dht_id_eq(r->id, m->id))
-        rt_failed(d, r->id, from); /* that address now answers with another id */
+        rt_gone(d, r->id, from); /* that address now answers with another id */
     if (!is_router(d, from))
         rt_seen(d, m->id, from, RT_REPLIED);
     vote(d, m, from);
@@ -649,7 +649,7 @@ size_t irohds_dht_nodes_get(const irohds_dht *d, const uint8_t *target, irohds_d
                             size_t max)
 {
     if (target)
-        return rt_closest(&d->rt, d->now, target, false, out, max);
+        return rt_closest(&d->rt, d->now, target, out, max);
     return rt_nodes(&d->rt, d->now, out, max);
 }
 

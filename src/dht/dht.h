@@ -502,8 +502,10 @@ typedef struct irohds_dht_stats {
 } irohds_dht_stats;
 void irohds_dht_stats_get(const irohds_dht *d, irohds_dht_stats *st);
 
-/* The routing table's nodes that are not bad, closest to target first (or
- * in table order when target is NULL).  Returns how many, at most max. */
+/* The routing table's nodes that are not bad and have answered us (in
+ * this run or before a save): good ones closest to target first, then
+ * questionable ones (or all in table order when target is NULL).  Returns
+ * how many, at most max. */
 size_t irohds_dht_nodes_get(const irohds_dht *d, const uint8_t *target, irohds_dht_node *out,
                             size_t max);
 

@@ -104,10 +104,12 @@ void rt_seen(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a, int how
 void rt_heard(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a);
 /* A query to a failed (timed out). */
 void rt_failed(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a);
-/* Up to max non-bad nodes closest to target (good ones first when
- * good_first, then questionable).  Returns how many. */
-size_t rt_closest(const rt_table *rt, uint64_t now, const uint8_t *target, bool good_first,
-                  irohds_dht_node *out, size_t max);
+/* The node at a answered with another id: id is no longer there (bad). */
+void rt_gone(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a);
+/* Up to max nodes closest to target: good ones, then questionable ones
+ * that answered us once.  Returns how many. */
+size_t rt_closest(const rt_table *rt, uint64_t now, const uint8_t *target, irohds_dht_node *out,
+                  size_t max);
 /* Liveness pings, replacement of bad nodes, refresh of stale buckets. */
 void rt_maintain(irohds_dht *d);
 /* Our id changed: the same nodes, split around the new id. */
@@ -116,7 +118,8 @@ void rt_rebuild(irohds_dht *d, const uint8_t new_id[IROHDS_DHT_ID_LEN]);
 void rt_restore(irohds_dht *d, const irohds_dht_node *n);
 void rt_count(const rt_table *rt, uint64_t now, size_t *good, size_t *q, size_t *bad,
               size_t *repl);
-/* The nodes that are not bad, in table order.  Returns how many. */
+/* The nodes that are not bad and answered us once, in table order.
+ * Returns how many. */
 size_t rt_nodes(const rt_table *rt, uint64_t now, irohds_dht_node *out, size_t max);
 
 /* ----------------------------------------------------------------- rpc */

@@ -72,7 +72,7 @@ static void reply_init(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_
 static void reply_nodes(irohds_dht *d, reply *rp, const uint8_t *target, const uint8_t *asker)
 {
     irohds_dht_node ns[IROHDS_DHT_K + 1];
-    size_t n = rt_closest(&d->rt, d->now, target, true, ns, IROHDS_DHT_K + 1);
+    size_t n = rt_closest(&d->rt, d->now, target, ns, IROHDS_DHT_K + 1);
     size_t len = 0, count = 0;
     for (size_t i = 0; i < n && count < IROHDS_DHT_K; i++) {
         if (dht_id_eq(ns[i].id, asker))

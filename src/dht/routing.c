@@ -247,18 +247,27 @@ void rt_heard(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a)
         d->heard_budget--;
 }
 
-void rt_failed(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a)
+static void add_fails(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a, unsigned by)
 {
     rt_bucket *b = &d->rt.b[bucket_of(&d->rt, id)];
     rt_node *n = find_in(b->n, b->count, id);
     if (!n || !irohds_dht_addr_eq(&n->addr, a))
         return;
-    if (n->fails < UINT8_MAX)
-        n->fails++;
+    n->fails = (uint8_t)(n->fails + by < UINT8_MAX ? n->fails + by : UINT8_MAX);
     if (rt_state(n, d->now) == RT_BAD && b->nrepl) {
         *n = b->repl[--b->nrepl];
         b->changed = d->now;
     }
+}
+
+void rt_failed(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a)
+{
+    add_fails(d, id, a, 1);
+}
+
+void rt_gone(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a)
+{
+    add_fails(d, id, a, DHT_BAD_FAILS);
 }
 
 /* Insert sorted by distance into out[0, *n) (capacity max). */
@@ -278,26 +287,30 @@ static void closest_insert(const uint8_t *target, const rt_node *nd, irohds_dht_
         (*n)++;
 }
 
+/* Nodes we may hand out or save: not bad, and they answered us once (in
+ * this run or the saved one): a spoofed query alone never gets an address
+ * into others' lookups, as libtorrent hands out confirmed nodes only. */
+static bool proven(const rt_node *n, uint64_t now)
+{
+    return n->replied_ever && rt_state(n, now) != RT_BAD;
+}
+
 static size_t closest_of(const rt_table *rt, uint64_t now, const uint8_t *target, int want,
                          irohds_dht_node *out, size_t max)
 {
     size_t n = 0;
     for (unsigned bi = 0; bi < rt->nb; bi++) {
         const rt_bucket *b = &rt->b[bi];
-        for (unsigned i = 0; i < b->count; i++) {
-            int st = rt_state(&b->n[i], now);
-            if (st == want || (want < 0 && st != RT_BAD))
+        for (unsigned i = 0; i < b->count; i++)
+            if (proven(&b->n[i], now) && rt_state(&b->n[i], now) == want)
                 closest_insert(target, &b->n[i], out, &n, max);
-        }
     }
     return n;
 }
 
-size_t rt_closest(const rt_table *rt, uint64_t now, const uint8_t *target, bool good_first,
-                  irohds_dht_node *out, size_t max)
+size_t rt_closest(const rt_table *rt, uint64_t now, const uint8_t *target, irohds_dht_node *out,
+                  size_t max)
 {
-    if (!good_first)
-        return closest_of(rt, now, target, -1, out, max);
     size_t n = closest_of(rt, now, target, RT_GOOD, out, max);
     if (n < max)
         n += closest_of(rt, now, target, RT_QUESTIONABLE, out + n, max - n);
@@ -438,7 +451,7 @@ size_t rt_nodes(const rt_table *rt, uint64_t now, irohds_dht_node *out, size_t m
     for (unsigned bi = 0; bi < rt->nb; bi++) {
         const rt_bucket *b = &rt->b[bi];
         for (unsigned i = 0; i < b->count && n < max; i++) {
-            if (rt_state(&b->n[i], now) == RT_BAD)
+            if (!proven(&b->n[i], now))
                 continue;
             memcpy(out[n].id, b->n[i].id, IROHDS_DHT_ID_LEN);
             out[n++].addr = b->n[i].addr;

@@ -6,10 +6,11 @@
  * closest first, each new, in flight, replied or failed.  It keeps alpha
  * queries in flight among the k closest candidates that have not failed,
  * and is over when those k have all replied (or nothing is left to ask).
- * Every reply adds the nodes it names; a node that answers with another id
- * than the one we were told, or with an item that does not verify, counts
- * as failed.  Routers (and restored seeds) are asked without a known id:
- * they sort last, so they are only used while better candidates are few.
+ * Every reply adds the nodes it names.  A node that answers with another id
+ * than the one we were told of is moved to where its real id belongs (ids
+ * change: BEP 42); one that answers with an item that does not verify
+ * counts as failed.  Routers are asked without a known id: they sort last,
+ * so they are only used while better candidates are few.
  *
  * Then announce and put send their store to the k closest that gave a write
  * token (and, with enforce_node_id, whose id fits their ip: BEP 42), and
@@ -122,9 +123,9 @@ static void cand_add_node(irohds_dht *d, dht_search *s, const irohds_dht_node *n
     cand_insert(s, &c);
 }
 
-/* A candidate asked without an id told us its id: move it to its place.
- * Returns its new index, or -1 if it is dropped (a duplicate, refused by
- * BEP 42 enforcement, or too far for the list). */
+/* A candidate answered with an id we did not know for it: move it to its
+ * place.  Returns its new index, or -1 if it is dropped (a duplicate,
+ * refused by BEP 42 enforcement, or too far for the list). */
 static int learn_id(irohds_dht *d, dht_search *s, unsigned i, const uint8_t *id)
 {
     dht_cand c = s->c[i];
@@ -142,7 +143,7 @@ static int learn_id(irohds_dht *d, dht_search *s, unsigned i, const uint8_t *id)
 void search_begin(irohds_dht *d, dht_search *s)
 {
     irohds_dht_node seeds[2 * IROHDS_DHT_K];
-    size_t n = rt_closest(&d->rt, d->now, s->target, true, seeds, 2 * IROHDS_DHT_K);
+    size_t n = rt_closest(&d->rt, d->now, s->target, seeds, 2 * IROHDS_DHT_K);
     for (size_t i = 0; i < n; i++)
         cand_add_node(d, s, &seeds[i]);
     for (size_t i = 0; s->n < IROHDS_DHT_K && i < d->n_routers; i++) {
@@ -414,12 +415,10 @@ void search_reply(irohds_dht *d, dht_rpc *r, const irohds_dht_msg *m)
     }
     if (s->storing || c->state != C_INFLIGHT)
         return;
-    if (c->id_known && !dht_id_eq(c->id, m->id)) {
-        c->state = C_FAILED;
-        step(d, s);
-        return;
-    }
-    if (!c->id_known && (i = learn_id(d, s, (unsigned)i, m->id)) < 0) {
+    /* A reply matched by t and source is the truth about who is at that
+     * address (a router, or a node that took a new id): file it there. */
+    if ((!c->id_known || !dht_id_eq(c->id, m->id)) &&
+        (i = learn_id(d, s, (unsigned)i, m->id)) < 0) {
         step(d, s);
         return;
     }
