@@ -11,8 +11,8 @@
  * spoofer has to guess 32 bits.  A reply that matches nothing is dropped
  * and counted, never answered.
  *
- * Budgets, per source ip (a keyed hash table of DHT_SRC_SLOTS entries,
- * the stalest of 8 probed entries evicted): queries in packets per second,
+ * Budgets, per source ip (a keyed hash table of src_slots entries, the
+ * stalest of 8 probed entries evicted): queries in packets per second,
  * replies in bytes per second; plus a global query budget.  Replies to our
  * own queries are not rate limited: we asked for them.
  *
@@ -62,6 +62,7 @@ void irohds_dht_config_default(irohds_dht_config *c)
     c->src_bytes_burst = 32768;
     c->global_rate = 1000;
     c->global_burst = 2000;
+    c->src_slots = 1024;
     c->max_queue = 4096;
     c->max_events = 4096;
 }
@@ -77,7 +78,8 @@ static bool config_ok(const irohds_dht_config *c)
            c->src_bytes_rate >= 1 && c->src_bytes_burst >= 1 && c->global_rate >= 1 &&
            c->global_burst >= 1 && c->src_burst <= 1000000 && c->src_bytes_burst <= 100000000 &&
            c->global_burst <= 1000000 && c->src_rate <= 1000000 && c->src_bytes_rate <= 100000000 &&
-           c->global_rate <= 1000000 && c->max_queue >= 1 && c->max_events >= 1;
+           c->global_rate <= 1000000 && c->max_queue >= 1 && c->max_events >= 1 &&
+           c->src_slots >= 8 && c->src_slots <= (1u << 20);
 }
 
 /* ============================================================== PRNG */
@@ -130,9 +132,11 @@ static void make_id(irohds_dht *d, const uint8_t *ip)
 
 static int alloc_tables(irohds_dht *d)
 {
+    if (rt_init(&d->rt, d->id))
+        return -ENOMEM;
     d->rpc = calloc(d->cfg.max_rpcs, sizeof *d->rpc);
     d->s = calloc(d->cfg.max_searches, sizeof *d->s);
-    d->src = calloc(DHT_SRC_SLOTS, sizeof *d->src);
+    d->src = calloc(d->cfg.src_slots, sizeof *d->src);
     d->outq = calloc(d->cfg.max_queue, sizeof *d->outq);
     d->evq = calloc(d->cfg.max_events, sizeof *d->evq);
     if (!d->rpc || !d->s || !d->src || !d->outq || !d->evq)
@@ -165,7 +169,6 @@ int irohds_dht_new(irohds_dht **out, const irohds_dht_config *cfg)
         make_id(d, c.has_external ? c.external_ip : NULL);
     d->has_external = c.has_external;
     memcpy(d->external, c.external_ip, sizeof d->external);
-    rt_init(&d->rt, d->id);
     dht_rng_bytes(&d->rng, d->src_key, sizeof d->src_key);
     d->global.milli = (int64_t)c.global_burst * 1000;
     d->bootstrap_wait = BOOTSTRAP_MIN_MS;
@@ -186,6 +189,7 @@ void irohds_dht_free(irohds_dht *d)
     while (d->ns)
         search_remove(d, d->s[d->ns - 1]);
     st_free(&d->st);
+    rt_free(&d->rt);
     for (size_t i = 0; d->outq && i < d->out_n; i++)
         free(d->outq[(d->out_head + i) % d->cfg.max_queue].buf);
     for (size_t i = 0; d->evq && i < d->ev_n; i++)
@@ -395,10 +399,11 @@ static dht_src *src_get(irohds_dht *d, const irohds_dht_addr *a)
     size_t n = dht_ip_len(d);
     uint8_t h[crypto_shorthash_BYTES];
     crypto_shorthash(h, a->ip, n, d->src_key);
-    size_t base = ((size_t)h[0] | (size_t)h[1] << 8) % DHT_SRC_SLOTS;
+    size_t slots = d->cfg.src_slots;
+    size_t base = ((size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16) % slots;
     dht_src *victim = NULL;
     for (size_t i = 0; i < 8; i++) {
-        dht_src *e = &d->src[(base + i) % DHT_SRC_SLOTS];
+        dht_src *e = &d->src[(base + i) % slots];
         if (e->used && memcmp(e->ip, a->ip, n) == 0) {
             e->last = d->now;
             return e;

@@ -340,6 +340,7 @@ typedef struct irohds_dht_config {
     unsigned src_bytes_burst;     /* ... with a burst of 32 KiB */
     unsigned global_rate;         /* 1000 queries/s answered in all ... */
     unsigned global_burst;        /* ... with a burst of 2000 */
+    unsigned src_slots;           /* 1024 source ips tracked (8..1048576) */
     size_t max_queue;             /* 4096 unsent datagrams */
     size_t max_events;            /* 4096 undrained events */
 } irohds_dht_config;

@@ -83,11 +83,13 @@ typedef struct rt_bucket {
 } rt_bucket;
 
 /* Bucket i < nb - 1 holds the ids sharing exactly i leading bits with
- * ours; the last one all that share nb - 1 or more (it is the one split). */
+ * ours; the last one all that share nb - 1 or more (it is the one split).
+ * The array grows on splits (cap, at most DHT_MAX_BUCKETS): a table
+ * typically has some 20 buckets, not 160. */
 typedef struct rt_table {
     uint8_t self[IROHDS_DHT_ID_LEN];
-    unsigned nb;
-    rt_bucket b[DHT_MAX_BUCKETS];
+    unsigned nb, cap;
+    rt_bucket *b;
 } rt_table;
 
 enum { RT_QUERIED = 1, RT_REPLIED = 2 };
@@ -95,7 +97,8 @@ enum { RT_GOOD, RT_QUESTIONABLE, RT_BAD };
 
 typedef struct irohds_dht irohds_dht;
 
-void rt_init(rt_table *rt, const uint8_t self[IROHDS_DHT_ID_LEN]);
+int rt_init(rt_table *rt, const uint8_t self[IROHDS_DHT_ID_LEN]); /* 0 or -ENOMEM */
+void rt_free(rt_table *rt);
 int rt_state(const rt_node *n, uint64_t now);
 rt_node *rt_find(rt_table *rt, const uint8_t *id);
 /* A node sent us a query (RT_QUERIED) or answered one (RT_REPLIED). */
@@ -287,7 +290,6 @@ void dht_answer(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_addr *f
 /* ------------------------------------------------------------ instance */
 
 #define DHT_MAX_ROUTERS 16
-#define DHT_SRC_SLOTS 1024
 #define DHT_VOTES 8
 #define DHT_VOTERS 32
 #define DHT_VOTE_QUORUM 5

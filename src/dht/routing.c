@@ -22,6 +22,7 @@
  * enforce_node_id it is refused, otherwise it may take a free slot but
  * never pushes anyone out.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,9 +32,30 @@
 #define PINGS_PER_TICK 8              /* liveness pings per maintenance pass */
 #define REFRESH_MS (15 * 60 * 1000ull) /* BEP 5: refresh a bucket idle 15 min */
 
-void rt_init(rt_table *rt, const uint8_t self[IROHDS_DHT_ID_LEN])
+#define FIRST_BUCKETS 8                /* allocated at first; doubled on splits */
+
+int rt_init(rt_table *rt, const uint8_t self[IROHDS_DHT_ID_LEN])
 {
     memset(rt, 0, sizeof *rt);
+    rt->b = calloc(FIRST_BUCKETS, sizeof *rt->b);
+    if (!rt->b)
+        return -ENOMEM;
+    rt->cap = FIRST_BUCKETS;
+    memcpy(rt->self, self, IROHDS_DHT_ID_LEN);
+    rt->nb = 1;
+    return 0;
+}
+
+void rt_free(rt_table *rt)
+{
+    free(rt->b);
+    rt->b = NULL;
+}
+
+/* Empty again, split around another id (the buckets stay allocated). */
+static void rt_reset(rt_table *rt, const uint8_t self[IROHDS_DHT_ID_LEN])
+{
+    memset(rt->b, 0, rt->nb * sizeof *rt->b);
     memcpy(rt->self, self, IROHDS_DHT_ID_LEN);
     rt->nb = 1;
 }
@@ -103,9 +125,23 @@ static bool splittable(const rt_table *rt, unsigned bi)
     return bi == rt->nb - 1 && rt->nb < DHT_MAX_BUCKETS;
 }
 
-/* Move what belongs nearer to us from the last bucket into a new one. */
-static void split_last(rt_table *rt)
+static bool grow(rt_table *rt)
 {
+    unsigned cap = 2 * rt->cap < DHT_MAX_BUCKETS ? 2 * rt->cap : DHT_MAX_BUCKETS;
+    rt_bucket *b = realloc(rt->b, cap * sizeof *b);
+    if (!b)
+        return false;
+    rt->b = b;
+    rt->cap = cap;
+    return true;
+}
+
+/* Move what belongs nearer to us from the last bucket into a new one.
+ * false: out of memory (the table stays as it was). */
+static bool split_last(rt_table *rt)
+{
+    if (rt->nb == rt->cap && !grow(rt))
+        return false;
     unsigned bi = rt->nb - 1;
     rt_bucket *old = &rt->b[bi], *nw = &rt->b[bi + 1];
     memset(nw, 0, sizeof *nw);
@@ -127,6 +163,7 @@ static void split_last(rt_table *rt)
             i++;
         }
     }
+    return true;
 }
 
 static int ping(irohds_dht *d, rt_node *n)
@@ -182,10 +219,46 @@ static void update_known(irohds_dht *d, rt_bucket *b, rt_node *n, const irohds_d
         b->changed = d->now;
 }
 
-void rt_seen(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a, int how)
+/* Put a node that spoke to us where it belongs: its entry, a free slot (after
+ * splits), a bad node's slot, or the replacement list (pinging the stalest
+ * questionable node so a dead one makes way). */
+static void place(irohds_dht *d, const rt_node *fresh, int how)
 {
     rt_table *rt = &d->rt;
-    if (dht_id_eq(id, rt->self) || !dht_addr_usable(a))
+    for (;;) {
+        unsigned bi = bucket_of(rt, fresh->id);
+        rt_bucket *b = &rt->b[bi];
+        rt_node *n = find_in(b->n, b->count, fresh->id);
+        if (n) {
+            update_known(d, b, n, &fresh->addr, how);
+            return;
+        }
+        rt_node *old = find_in(b->repl, b->nrepl, fresh->id);
+        if (b->count < IROHDS_DHT_K) {
+            if (old)
+                remove_at(b->repl, &b->nrepl, (unsigned)(old - b->repl));
+            b->n[b->count++] = *fresh;
+            b->changed = d->now;
+            return;
+        }
+        if (splittable(rt, bi) && split_last(rt))
+            continue;
+        int bad = find_bad(b, d->now);
+        if (fresh->id_ok && bad >= 0) {
+            b->n[bad] = *fresh;
+            b->changed = d->now;
+        } else {
+            if (fresh->id_ok)
+                repl_add(b, fresh);
+            ping_stalest(d, b);
+        }
+        return;
+    }
+}
+
+void rt_seen(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a, int how)
+{
+    if (dht_id_eq(id, d->rt.self) || !dht_addr_usable(a))
         return;
     bool ok = dht_id_ok(id, a);
     if (!ok) {
@@ -196,37 +269,7 @@ void rt_seen(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a, int how
     rt_node fresh = {.addr = *a, .id_ok = ok};
     memcpy(fresh.id, id, IROHDS_DHT_ID_LEN);
     touch(&fresh, how, d->now);
-    for (;;) {
-        unsigned bi = bucket_of(rt, id);
-        rt_bucket *b = &rt->b[bi];
-        rt_node *n = find_in(b->n, b->count, id);
-        if (n) {
-            update_known(d, b, n, a, how);
-            return;
-        }
-        if (b->count < IROHDS_DHT_K) {
-            rt_node *old = find_in(b->repl, b->nrepl, id);
-            if (old)
-                remove_at(b->repl, &b->nrepl, (unsigned)(old - b->repl));
-            b->n[b->count++] = fresh;
-            b->changed = d->now;
-            return;
-        }
-        if (splittable(rt, bi)) {
-            split_last(rt);
-            continue;
-        }
-        int bad = find_bad(b, d->now);
-        if (ok && bad >= 0) {
-            b->n[bad] = fresh;
-            b->changed = d->now;
-            return;
-        }
-        if (ok)
-            repl_add(b, &fresh);
-        ping_stalest(d, b);
-        return;
-    }
+    place(d, &fresh, how);
 }
 
 void rt_heard(irohds_dht *d, const uint8_t *id, const irohds_dht_addr *a)
@@ -389,11 +432,10 @@ static void insert_quiet(rt_table *rt, const rt_node *n)
             b->n[b->count++] = *n;
             return;
         }
-        if (!splittable(rt, bi)) {
+        if (!splittable(rt, bi) || !split_last(rt)) {
             repl_add(b, n);
             return;
         }
-        split_last(rt);
     }
 }
 
@@ -417,7 +459,7 @@ void rt_rebuild(irohds_dht *d, const uint8_t new_id[IROHDS_DHT_ID_LEN])
         total += rt->b[bi].count + rt->b[bi].nrepl;
     rt_node *all = malloc((total ? total : 1) * sizeof *all);
     if (!all) {
-        rt_init(rt, new_id); /* out of memory: start over empty */
+        rt_reset(rt, new_id); /* out of memory: start over empty */
         return;
     }
     for (unsigned bi = 0; bi < rt->nb; bi++) {
@@ -425,7 +467,7 @@ void rt_rebuild(irohds_dht *d, const uint8_t new_id[IROHDS_DHT_ID_LEN])
         memcpy(all + k, b->n, b->count * sizeof *all), k += b->count;
         memcpy(all + k, b->repl, b->nrepl * sizeof *all), k += b->nrepl;
     }
-    rt_init(rt, new_id);
+    rt_reset(rt, new_id);
     for (size_t i = 0; i < k; i++)
         insert_quiet(rt, &all[i]);
     free(all);

@@ -290,33 +290,36 @@ static int mutable_rule(const dht_stored *old, const irohds_dht_item *it, bool h
     return 0;
 }
 
+/* A put on a target we hold: 0 (refreshed or replaced) or an error code. */
+static int item_update(irohds_dht *d, size_t pos, const irohds_dht_item *it, bool has_cas,
+                       int64_t cas)
+{
+    dht_stored *old = d->st.it[pos];
+    if (old->is_mutable && it->is_mutable) {
+        int rc = mutable_rule(old, it, has_cas, cas);
+        if (rc)
+            return rc;
+    }
+    if (old->is_mutable == it->is_mutable && (!it->is_mutable || it->seq == old->seq)) {
+        old->at = d->now; /* the same item again: BEP 44 resets its timeout */
+        return 0;
+    }
+    dht_stored *nw = item_make(it, old->target, d->now);
+    if (!nw)
+        return 202;
+    free(old);
+    d->st.it[pos] = nw;
+    return 0;
+}
+
 int st_put(irohds_dht *d, const irohds_dht_item *it, const uint8_t target[IROHDS_DHT_ID_LEN],
            bool has_cas, int64_t cas)
 {
     dht_storage *st = &d->st;
     bool found;
     size_t pos = item_pos(st, target, &found);
-    if (found) {
-        dht_stored *old = st->it[pos];
-        if (old->is_mutable && it->is_mutable) {
-            int rc = mutable_rule(old, it, has_cas, cas);
-            if (rc)
-                return rc;
-            if (it->seq == old->seq) {
-                old->at = d->now;
-                return 0;
-            }
-        } else if (!old->is_mutable && !it->is_mutable) {
-            old->at = d->now;
-            return 0;
-        }
-        dht_stored *nw = item_make(it, target, d->now);
-        if (!nw)
-            return 202;
-        free(old);
-        st->it[pos] = nw;
-        return 0;
-    }
+    if (found)
+        return item_update(d, pos, it, has_cas, cas);
     if (st->ni == d->cfg.max_items) {
         size_t pick = 0;
         for (size_t i = 1; i < st->ni; i++)

@@ -207,6 +207,7 @@ static void run_script(const uint8_t *data, size_t size)
     c.max_items = 8;
     c.max_queue = 256;
     c.max_events = 64;
+    c.src_slots = 16;
     c.seed[0] = 7;
     if (irohds_dht_new(&s.d, &c) != 0)
         __builtin_trap();
