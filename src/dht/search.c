@@ -85,16 +85,34 @@ static int cand_by_addr(const dht_search *s, const irohds_dht_addr *a)
     return -1;
 }
 
+/* A candidate already at c's address gives way to c only if it was not
+ * asked yet and c is closer (a stale id from our table must not hide the
+ * node's current one); an address never holds two places. */
+static bool addr_taken(dht_search *s, const dht_cand *c)
+{
+    for (unsigned i = 0; i < s->n; i++) {
+        dht_cand *o = &s->c[i];
+        if (!irohds_dht_addr_eq(&c->addr, &o->addr))
+            continue;
+        if (o->state != C_NEW || !c->id_known ||
+            (o->id_known && dht_id_closer(s->target, c->id, o->id) >= 0))
+            return true;
+        memmove(&s->c[i], &s->c[i + 1], (s->n - i - 1) * sizeof s->c[0]);
+        s->n--;
+        return false;
+    }
+    return false;
+}
+
 /* Insert in distance order (unknown ids last), once per id and address;
  * the farthest falls off a full list. */
 static void cand_insert(dht_search *s, const dht_cand *c)
 {
-    for (unsigned i = 0; i < s->n; i++) {
+    for (unsigned i = 0; i < s->n; i++)
         if (c->id_known && s->c[i].id_known && dht_id_eq(c->id, s->c[i].id))
             return;
-        if (irohds_dht_addr_eq(&c->addr, &s->c[i].addr))
-            return;
-    }
+    if (addr_taken(s, c))
+        return;
     unsigned pos = s->n;
     if (c->id_known) {
         pos = 0;

@@ -1567,6 +1567,37 @@ static void sim_read_only(net *nt, int ro)
     CHECK(p && p->n_peers >= 1, "read-only node finds peers");
 }
 
+/* A hostile source floods node `victim` with pings and junk in one
+ * instant: it answers at most its source budget, counts the rest, and
+ * still finds the k closest nodes afterwards. */
+static void sim_flood(net *nt, int victim)
+{
+    struct sockaddr_in evil = v4("99.9.9.9", 1);
+    irohds_dht *d = nt->n[victim].d;
+    irohds_dht_stats before, after;
+    irohds_dht_stats_get(d, &before);
+    const char *ping = "d1:ad2:id20:abcdefghij0123456789e1:q4:ping1:t2:aa1:y1:qe";
+    size_t lost = nt->lost;
+    for (int i = 0; i < 3000; i++) {
+        irohds_dht_receive(d, nt->now, ping, strlen(ping), (struct sockaddr *)&evil, sizeof evil);
+        uint8_t junk[64];
+        for (size_t j = 0; j < sizeof junk; j++)
+            junk[j] = (uint8_t)net_rand(nt);
+        irohds_dht_receive(d, nt->now, junk, 1 + i % 64, (struct sockaddr *)&evil, sizeof evil);
+    }
+    drain(nt, victim);
+    irohds_dht_stats_get(d, &after);
+    size_t answered = nt->lost - lost; /* replies to an address outside the network */
+    CHECK(answered == 100, "flood: %zu answers to the attacker", answered);
+    CHECK(after.dropped_rate - before.dropped_rate == 2900 &&
+              after.dropped_malformed - before.dropped_malformed == 3000,
+          "flood counted: rate %llu malformed %llu",
+          (unsigned long long)(after.dropped_rate - before.dropped_rate),
+          (unsigned long long)(after.dropped_malformed - before.dropped_malformed));
+    nt->lost = lost;
+    check_lookups(nt, victim, -1, 5, "after the flood");
+}
+
 static void test_sim_v4(void)
 {
     enum { N = 60, RO = 61, RESTORED = 62 };
@@ -1588,12 +1619,13 @@ static void test_sim_v4(void)
     check_lookups(nt, 17, -1, 20, "IPv4");
     sim_peers(nt);
     sim_items(nt);
+    sim_flood(nt, 20);
     sim_read_only(nt, RO);
     sim_persistence(nt, 12, RESTORED);
     irohds_dht_stats st;
     uint64_t unsolicited = 0, malformed = 0;
     for (int i = 0; i < nt->nn; i++) {
-        if (!nt->n[i].d)
+        if (!nt->n[i].d || i == 20)
             continue;
         irohds_dht_stats_get(nt->n[i].d, &st);
         unsolicited += st.dropped_unsolicited;
