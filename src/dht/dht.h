@@ -347,7 +347,8 @@ typedef struct irohds_dht_config {
 
 void irohds_dht_config_default(irohds_dht_config *c);
 
-/* -EINVAL for a config out of range, -ENOMEM.  Calls sodium_init(). */
+/* cfg NULL: the defaults with a seed from randombytes_buf.  -EINVAL for a
+ * config out of range, -ENOMEM, -EIO if sodium_init() fails. */
 int irohds_dht_new(irohds_dht **out, const irohds_dht_config *cfg);
 void irohds_dht_free(irohds_dht *d);
 /* Our current node id (BEP 42 may change it: see IROHDS_DHT_EV_EXTERNAL). */
@@ -358,7 +359,8 @@ const uint8_t *irohds_dht_id(const irohds_dht *d);
  * for another family, -ENOSPC. */
 int irohds_dht_add_router(irohds_dht *d, const struct sockaddr *sa, socklen_t len);
 /* Ping a node we heard of elsewhere (a BitTorrent PORT message, a config
- * line): if it answers it joins the routing table. */
+ * line): if it answers it joins the routing table.  -EAFNOSUPPORT, -EBUSY
+ * (max_rpcs queries in flight), -ENOBUFS (the send queue is full). */
 int irohds_dht_ping(irohds_dht *d, uint64_t now_ms, const struct sockaddr *sa, socklen_t len);
 
 /*
