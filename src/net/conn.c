@@ -154,7 +154,7 @@ static int on_handshake_completed(ngtcp2_conn *qc, void *user)
         request_close(c, -EKEYREJECTED, false, NGTCP2_CRYPTO_ERROR | 42, "no client key");
         return 0;
     }
-    if (!c->client) {
+    if (!c->client || c->peer.any_id) { /* the key it proved is its id */
         memcpy(c->remote_id, c->peer.spki + IROHDS_NET_SPKI_LEN - IROHDS_NET_ID_LEN,
                IROHDS_NET_ID_LEN);
         c->remote_id_known = true;
@@ -436,15 +436,19 @@ int net_conn_new_client(irohds_net_endpoint *ep, const uint8_t id[IROHDS_NET_ID_
         return -ENOMEM;
     c->user_ptr = user_ptr;
     c->initial_rtt = initial_rtt;
-    memcpy(c->peer.expected, id, IROHDS_NET_ID_LEN);
-    memcpy(c->remote_id, id, IROHDS_NET_ID_LEN);
-    c->remote_id_known = true;
+    c->peer.any_id = id == NULL;
+    if (id) {
+        memcpy(c->peer.expected, id, IROHDS_NET_ID_LEN);
+        memcpy(c->remote_id, id, IROHDS_NET_ID_LEN);
+        c->remote_id_known = true;
+    }
     snprintf(c->alpn, sizeof c->alpn, "%s", alpn); /* what we offer, until negotiated */
     char sni[IROHDS_NET_SERVER_NAME_LEN];
-    irohds_net_server_name(id, sni);
+    if (id)
+        irohds_net_server_name(id, sni);
     gnutls_datum_t offer = {(unsigned char *)c->alpn, (unsigned)strlen(c->alpn)};
     int r = net_tls_session(&ep->tls, &c->peer, &offer, 1,
-                            (ep->cfg.flags & IROHDS_NET_SEND_SNI) ? sni : NULL, &c->tls);
+                            (id && (ep->cfg.flags & IROHDS_NET_SEND_SNI)) ? sni : NULL, &c->tls);
     ngtcp2_cid dcid = {.datalen = NET_SCID_LEN}, scid;
     randombytes_buf(dcid.data, dcid.datalen);
     if (r == 0)

@@ -190,7 +190,10 @@ void irohds_net_endpoint_stats_get(const irohds_net_endpoint *ep, irohds_net_end
 /* ---------------------------------------------------------- connections */
 
 /*
- * Dial node_id at addr, offering one ALPN.  initial_rtt_us is what the
+ * Dial node_id at addr, offering one ALPN.  node_id NULL: dial the address
+ * whoever holds it (discovery found an address but no id: a DHT peer list);
+ * the handshake still proves a key, which then is the connection's remote
+ * id (conn_info), known from the connected callback on.  initial_rtt_us is what the
  * caller knows of the peer's RTT (0: what this endpoint last measured to
  * addr, else config.initial_rtt_us).  Returns 0 with *out set; connected or
  * closed follows.  -EINVAL (bad ALPN), -EAFNOSUPPORT (an IPv6 peer on an

@@ -93,6 +93,7 @@ typedef struct net_tls_peer {
     ngtcp2_crypto_conn_ref ref;
     bool client;
     uint8_t expected[IROHDS_NET_ID_LEN]; /* client: the node id we dialed */
+    bool any_id;                         /* client: dialed by address only (any key) */
     bool have_spki;
     uint8_t spki[IROHDS_NET_SPKI_LEN];
     int verify_err;                      /* why the peer's key was refused */

@@ -235,6 +235,14 @@ static size_t send_joins(irohds_node *n, node_ns *ns, bool everyone)
     return nb;
 }
 
+void node_peer_resolved(irohds_node *n, node_peer *p)
+{
+    if (p->sources & NODE_SRC_BOOTSTRAP)
+        for (unsigned i = 0; i < n->nns; i++)
+            node_ns_join_peer(n, &n->ns[i], p);
+    results_peer_resolved(n, p->id);
+}
+
 void node_ns_join_peer(irohds_node *n, node_ns *ns, node_peer *p)
 {
     uint8_t data[512];
@@ -267,6 +275,7 @@ int irohds_node_join(irohds_node *n, const char *name)
     ns->has_bootstrap = nb > 0;
     IROHDS_INFO("node: joined namespace %s (%zu bootstrap peer%s)", name, nb, nb == 1 ? "" : "s");
     node_mdns_namespaces_changed(n); /* tell the LAN we serve it now */
+    node_dht_namespace_joined(n, ns); /* and the DHT */
     node_gossip_pump(n);
     return 0;
 }
@@ -431,6 +440,9 @@ static void on_connected(irohds_net_conn *c)
     case NODE_CONN_FETCH:
         fetch_connected(n, irohds_net_conn_user_ptr(c));
         break;
+    case NODE_CONN_PROBE:
+        node_dht_probe_connected(n, irohds_net_conn_user_ptr(c));
+        break;
     default:
         break;
     }
@@ -461,6 +473,9 @@ static void on_closed(irohds_net_conn *c, const irohds_net_close_info *why)
         break;
     case NODE_CONN_FETCH:
         fetch_conn_closed(n, irohds_net_conn_user_ptr(c), why);
+        break;
+    case NODE_CONN_PROBE:
+        node_dht_probe_closed(n, irohds_net_conn_user_ptr(c));
         break;
     default:
         break;
@@ -641,6 +656,13 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
         n->probe_running = true;
     if (n->cfg.mdns)
         node_mdns_start(n); /* failing leaves the node without LAN discovery, nothing more */
+    if (n->cfg.dht) {
+        node_dht_start(n);
+        for (size_t b = 0; b < 1024; b++) /* bootstrap peers given by id alone */
+            for (node_peer *p = n->peers[b]; p; p = p->next)
+                if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
+                    node_dht_resolve(n, p->id);
+    }
 
     struct sockaddr_storage addrs[8];
     int na = node_own_addrs(n, addrs, 8);
@@ -666,6 +688,7 @@ void irohds_node_stop(irohds_node *n)
     n->stopping = true;
     unsigned storing = fetch_free_all(n);
     storing += node_mdns_stop(n) ? 1 : 0;
+    storing += node_dht_stop(n) ? 1 : 0;
     provide_free_all(n);
     glink_free_all(n);
     irohds_net_endpoint_free(n->ep);
@@ -768,7 +791,10 @@ char *irohds_node_peers_json(irohds_node *n)
             }
         irohds_jbuf_puts(&b, "]");
     }
-    irohds_jbuf_puts(&b, "}, \"known\": [");
+    irohds_jbuf_puts(&b, "}, \"dht\": ");
+    node_dht_json(n, &b);
+    irohds_jbuf_printf(&b, ", \"mdns\": %s, \"dropped_messages\": %llu, \"known\": [",
+                       n->mdns ? "true" : "false", (unsigned long long)n->dropped_msgs);
     bool first = true;
     for (size_t k = 0; k < 1024; k++)
         for (node_peer *p = n->peers[k]; p; p = p->next) {

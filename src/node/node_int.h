@@ -39,6 +39,7 @@
 #define NODE_MAX_CLAIMS 4096    /* live claims of peers remembered */
 #define NODE_TICK_MS 100        /* housekeeping: deadlines, stalls, claims */
 #define NODE_QUERY_TIMEOUT_MS 300 /* a miss waits this long for answers */
+#define NODE_RESOLVE_TIMEOUT_US (3LL * 1000000) /* ... and this long for providers' addresses */
 #define NODE_JOIN_GRACE_MS 2000 /* a topic still joining counts as having peers */
 #define NODE_GOSSIP_KEEPALIVE_MS 5000
 #define NODE_REJOIN_MIN_US (1LL * 1000000)  /* a topic with no neighbour asks again after 1 s, */
@@ -53,6 +54,7 @@ enum node_conn_kind {
     NODE_CONN_GOSSIP = 1, /* /iroh-gossip/1, either direction (struct glink) */
     NODE_CONN_SERVE,      /* /iroh-bytes/4 a peer opened to us (struct pconn) */
     NODE_CONN_FETCH,      /* /iroh-bytes/4 we opened to a provider (struct fpeer) */
+    NODE_CONN_PROBE,      /* dialled by address to learn the id there (mainline.c) */
 };
 
 /* How we learnt of a peer (bits). */
@@ -82,6 +84,8 @@ typedef struct node_ns {
     int64_t joined_us;
     bool has_bootstrap; /* joined with peers to contact */
     int64_t rejoin_at_us; /* alone: when to ask known peers again */
+    int64_t rendezvous_at_us; /* next DHT announce + lookup of the namespace */
+    int64_t rendezvous_every_us;
     int64_t rejoin_every_us;
 } node_ns;
 
@@ -151,8 +155,9 @@ struct irohds_node {
     struct fpeer *fpeers;
     struct bad_blob *bad; /* (peer, blob) pairs that failed verification */
 
-    /* discovery: local.c (mDNS) */
+    /* discovery: local.c (mDNS), mainline.c (DHT) */
     struct node_mdns *mdns;
+    struct node_dht *dht;
 
     /* coren */
     irohds_coren_probe probe;
@@ -196,6 +201,24 @@ void node_mdns_namespaces_changed(irohds_node *n);
  * node_unref follows from its close callbacks). */
 bool node_mdns_stop(irohds_node *n);
 
+/* --------------------------------------------------------- mainline.c */
+
+struct dht_probe;
+int node_dht_start(irohds_node *n);
+bool node_dht_stop(irohds_node *n); /* like node_mdns_stop */
+/* Look up a node id's address record (at most once a minute per id);
+ * node_peer_resolved follows when found. */
+void node_dht_resolve(irohds_node *n, const uint8_t id[32]);
+void node_dht_namespace_joined(irohds_node *n, node_ns *ns);
+void node_dht_probe_connected(irohds_node *n, struct dht_probe *pr);
+void node_dht_probe_closed(irohds_node *n, struct dht_probe *pr);
+uint16_t node_dht_port(irohds_node *n);
+/* "dht": {...} for PEERS JSON: port, table and traffic (null when off). */
+void node_dht_json(irohds_node *n, irohds_jbuf *b);
+/* A peer's addresses just became known (node.c): join through it if it is a
+ * bootstrap peer, and let waiting misses look again. */
+void node_peer_resolved(irohds_node *n, node_peer *p);
+
 /* ------------------------------------------------------------ glink.c */
 
 void glink_accepted(irohds_node *n, irohds_net_conn *c);
@@ -217,6 +240,8 @@ void glink_sample_rtt(irohds_node *n);
 void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[32],
                      const uint8_t *content, size_t len);
 void results_tick(irohds_node *n, int64_t now_us);
+/* A provider's address became known: misses that could not use it look again. */
+void results_peer_resolved(irohds_node *n, const uint8_t id[32]);
 /* ns gained a neighbour: queries sent into an empty view go out again. */
 void results_neighbor_up(irohds_node *n, node_ns *ns);
 void results_kick(irohds_node *n); /* deferred resolutions */

@@ -60,6 +60,7 @@ typedef struct miss {
     char func[IROHDS_FUNC_MAX];
     enum miss_state state;
     int64_t deadline_us;
+    bool resolving; /* waiting for providers' addresses from the DHT */
     enum irohds_node_outcome outcome; /* MISS_OVER */
 } miss;
 
@@ -376,6 +377,7 @@ void irohds_node_unclaim(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN])
 
 typedef struct candidates {
     unsigned n;
+    unsigned unresolved; /* providers whose address is being looked up */
     uint8_t ids[NODE_PROVIDERS][32];
     irohds_coren_link links[NODE_PROVIDERS];
 } candidates;
@@ -385,11 +387,21 @@ typedef struct candidates {
 static void gather(irohds_node *n, const prov_entry *pe, candidates *c)
 {
     c->n = 0;
+    c->unresolved = 0;
     for (unsigned i = 0; pe && i < pe->nprov; i++) {
         const uint8_t *id = pe->providers[i];
         node_peer *p = node_peer_find(n, id);
-        if (!memcmp(id, n->id, 32) || fetch_is_bad(n, id, pe->r.blob) || !p || !p->naddrs)
+        if (!memcmp(id, n->id, 32) || fetch_is_bad(n, id, pe->r.blob))
             continue;
+        if (!p || !p->naddrs) {
+            /* Known only by its id (its HAVE came through others): look its
+             * address up, if we can. */
+            if (n->dht) {
+                node_dht_resolve(n, id);
+                c->unresolved++;
+            }
+            continue;
+        }
         memcpy(c->ids[c->n], id, 32);
         c->links[c->n] = p->link;
         c->links[c->n].connected = irohds_net_find(n->ep, id, IROHDS_BLOBS_ALPN) != NULL;
@@ -503,6 +515,16 @@ static enum miss_state miss_advance(irohds_node *n, miss *m)
         m->outcome = IROHDS_NODE_GIVE_UP;
         return m->state = MISS_OVER;
     }
+    if (c.unresolved && m->state != MISS_WAIT) {
+        /* Providers exist, but only their ids: wait for the DHT to give their
+         * addresses (results_peer_resolved), a few seconds at most. */
+        if (m->state != MISS_QUERY || !m->resolving) {
+            m->resolving = true;
+            m->deadline_us = now + NODE_RESOLVE_TIMEOUT_US;
+        }
+        if (now < m->deadline_us)
+            return m->state = MISS_QUERY;
+    }
     if (m->state == 0) { /* new: ask the namespace first, if anyone is there */
         node_ns *ns = node_ns_find(n, m->ns);
         if (ns && ns_has_peers(ns, now)) {
@@ -587,6 +609,14 @@ static void miss_poke(irohds_node *n, const uint8_t key[32])
         return;
     if (miss_advance(n, m) == MISS_OVER)
         node_kick(n);
+}
+
+void results_peer_resolved(irohds_node *n, const uint8_t id[32])
+{
+    (void)id; /* any waiting miss may have had it as a provider: all look again */
+    for (miss *m = n->misses; m; m = m->next)
+        if (m->state == MISS_QUERY)
+            miss_poke(n, m->key);
 }
 
 void results_fetch_done(irohds_node *n, const uint8_t key[32], int rc)
