@@ -9,7 +9,7 @@ APT_PKGS=(
   build-essential pkg-config meson ninja-build clang libclang-rt-14-dev
   libuv1-dev liblmdb-dev lmdb-utils libsodium-dev libgnutls28-dev
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libseccomp-dev libjson-c-dev
-  b3sum iproute2 python3 python3-venv python3-dev
+  b3sum iproute2 python3 python3-venv python3-dev python3-libtorrent
 )
 
 missing=()
