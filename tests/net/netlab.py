@@ -75,12 +75,20 @@ def _kill_ns_pids(ns: str) -> None:
 class Host:
     """One namespace: an address on the bridge, a data dir, a daemon."""
 
-    def __init__(self, lab: "Lab", index: int) -> None:
+    def __init__(self, lab: "Lab", index: int, tenant_of: Optional["Host"] = None,
+                 port: int = QUIC_PORT, dht_port: int = 0) -> None:
         self.lab = lab
         self.index = index
-        self.name = f"h{index}"
-        self.ns = f"{lab.tag}h{index}"
-        self.addr = f"{lab.subnet}.{index + 1}"
+        if tenant_of is None:
+            self.name = f"h{index}"
+            self.ns = f"{lab.tag}h{index}"
+            self.addr = f"{lab.subnet}.{index + 1}"
+        else:  # another daemon in a host's namespace, on its loopback
+            self.name = f"{tenant_of.name}t{index}"
+            self.ns = tenant_of.ns
+            self.addr = "127.0.0.1"
+        self.port = port
+        self.dht_port = dht_port
         self.home = lab.root / self.name
         self.home.mkdir(mode=0o700)
         self.daemon: Optional[subprocess.Popen] = None
@@ -141,15 +149,18 @@ class Host:
         return self.node_id
 
     def peer_spec(self) -> str:
-        return f"{self.make_id()}@{self.addr}:{QUIC_PORT}"
+        return f"{self.make_id()}@{self.addr}:{self.port}"
 
     def write_config(self, bootstrap: Iterable["Host"] = (), extra: str = "",
-                     mdns: bool = False, dht: bool = False) -> None:
+                     mdns: bool = False, dht: bool = False, by_id: Iterable["Host"] = ()) -> None:
         """Discovery is off unless asked for: a test says which way peers
-        find each other (bootstrap_peers by default)."""
-        peers = ", ".join(f'"{h.peer_spec()}"' for h in bootstrap)
+        find each other (bootstrap_peers by default; by_id: peers named by
+        their node id alone, to be resolved through the DHT)."""
+        peers = ", ".join([f'"{h.peer_spec()}"' for h in bootstrap] +
+                          [f'"{h.make_id()}"' for h in by_id])
         (self.home / "config.toml").write_text(
-            f'listen = "{self.addr}:{QUIC_PORT}"\n'
+            f'listen = "{self.addr}:{self.port}"\n'
+            f'dht_listen = "{self.addr}:{self.dht_port}"\n'
             f"bootstrap_peers = [{peers}]\n"
             f"mdns = {'true' if mdns else 'false'}\n"
             f"dht = {'true' if dht else 'false'}\n"
@@ -157,11 +168,12 @@ class Host:
             f"{extra}\n")
 
     def start_daemon(self, bootstrap: Iterable["Host"] = (), extra: str = "",
-                     wait: float = 20.0, mdns: bool = False, dht: bool = False) -> None:
+                     wait: float = 20.0, mdns: bool = False, dht: bool = False,
+                     by_id: Iterable["Host"] = ()) -> None:
         """Write config.toml and run the daemon in the foreground (so a test can
         SIGKILL it); returns once its socket answers."""
         self.make_id()
-        self.write_config(bootstrap, extra, mdns=mdns, dht=dht)
+        self.write_config(bootstrap, extra, mdns=mdns, dht=dht, by_id=by_id)
         log = open(self.home / "daemon.log", "ab")
         self.daemon = self.popen([DAEMON, "run"], stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -219,6 +231,7 @@ class Lab:
         self.subnet = f"10.{(pid >> 8) & 0xff}.{pid & 0xff}"
         self.root = Path(tempfile.mkdtemp(prefix="irnet-", dir="/tmp"))
         self.hosts: List[Host] = []
+        self.tenants: List[Host] = []
         self._n = n
 
     def __enter__(self) -> "Lab":
@@ -253,6 +266,13 @@ class Lab:
         _ip("-n", h.ns, "link", "set", "eth0", "up")
         return h
 
+    def add_tenant(self, host: Host, port: int, dht_port: int) -> Host:
+        """Another daemon inside host's namespace, on 127.0.0.1 with its own
+        data dir and ports (many DHT nodes without many namespaces)."""
+        t = Host(self, len(self.tenants), tenant_of=host, port=port, dht_port=dht_port)
+        self.tenants.append(t)
+        return t
+
     def shape(self, host: Host, rate: str) -> None:
         """Limit what host sends (a token bucket on its eth0), e.g. rate="200mbit".
         tbf, because it is the shaper these kernels have (no netem here)."""
@@ -260,7 +280,7 @@ class Lab:
                   "burst", "256kb", "latency", "200ms"])
 
     def down(self) -> None:
-        for h in self.hosts:
+        for h in self.tenants + self.hosts:
             h.stop_all()
         for h in self.hosts:
             _kill_ns_pids(h.ns)
