@@ -21,7 +21,7 @@
 #define NET_MAX_CIDS 8              /* ids of ours a connection has at once */
 #define NET_MAX_TOKENS 8            /* the peer's reset tokens we watch for */
 #define NET_CHUNK_SIZE (64 * 1024)  /* send buffers and held reads */
-#define NET_POOL_MAX 256            /* spare chunks an endpoint keeps (16 MiB) */
+#define NET_POOL_MAX 128            /* spare chunks kept: a stream's default cap (8 MiB) */
 
 /* ------------------------------------------------------------------ udp */
 

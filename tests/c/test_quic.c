@@ -918,6 +918,28 @@ static void test_dead_port(void)
     side_reset(&p.cli);
 }
 
+/* --------------------------------------------------------------- flows */
+
+typedef struct flow {
+    side *rx;
+    pump *tx;
+    int64_t sid;
+} flow;
+
+static bool flow_done(void *arg)
+{
+    flow *f = arg;
+    return rec(f->rx, f->tx->sid)->fin || f->rx->closed;
+}
+
+static bool hashes_match(side *rx, pump *tx)
+{
+    uint8_t a[32], b[32];
+    crypto_generichash_final(&rx->rx_hash, a, 32);
+    crypto_generichash_final(&tx->hash, b, 32);
+    return memcmp(a, b, 32) == 0;
+}
+
 /* ------------------------------------------------------------- hostile */
 
 static void send_raw(int fd, const struct sockaddr_storage *to, const uint8_t *data, size_t len)
@@ -1197,6 +1219,23 @@ static void test_dual_stack(void)
     irohds_net_conn_info info;
     CHECK(sc && irohds_net_conn_info_get(sc, &info) == 0 && info.remote_addr.ss_family == AF_INET,
           "IPv4 peer reported as AF_INET");
+    /* Bulk from the dual-stack socket to the IPv4 peer: GSO to a mapped address. */
+    static pump tx;
+    static side down;
+    memset(&down, 0, sizeof down);
+    down.name = "down";
+    pump_init(&tx, 32u << 20);
+    down.pump = &tx;
+    c4.hash = true;
+    crypto_generichash_init(&c4.rx_hash, NULL, 0, 32);
+    if (sc) {
+        irohds_net_conn_set_user_ptr(sc, &down);
+        pump_start(&tx, sc);
+    }
+    flow f = {&c4, &tx, tx.sid};
+    CHECK(run_until(&loop, flow_done, &f, 30000) && c4.bytes == (32u << 20) + 4,
+          "32 MiB to the IPv4 peer (%llu)", (unsigned long long)c4.bytes);
+    CHECK(hashes_match(&c4, &tx), "intact");
     struct sockaddr_storage addrs[64];
     int n = irohds_net_endpoint_addrs(srv.ep, addrs, 64);
     bool has4 = false, has6 = false;
@@ -1291,30 +1330,11 @@ static void test_free_in_callback(void)
 
 /* ------------------------------------------------------------- volume */
 
-typedef struct flow {
-    side *rx;
-    pump *tx;
-    int64_t sid;
-} flow;
-
-static bool flow_done(void *arg)
+static void test_transfer(const char *host, uint64_t total, size_t payload, unsigned flags)
 {
-    flow *f = arg;
-    return rec(f->rx, f->tx->sid)->fin || f->rx->closed;
-}
-
-static bool hashes_match(side *rx, pump *tx)
-{
-    uint8_t a[32], b[32];
-    crypto_generichash_final(&rx->rx_hash, a, 32);
-    crypto_generichash_final(&tx->hash, b, 32);
-    return memcmp(a, b, 32) == 0;
-}
-
-static void test_transfer(uint64_t total)
-{
+    irohds_net_config cfg = {.max_udp_payload = payload, .flags = flags};
     pair p;
-    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+    if (!pair_up(&p, host, &cfg, &cfg)) {
         pair_down(&p);
         return;
     }
@@ -1332,8 +1352,17 @@ static void test_transfer(uint64_t total)
           (unsigned long long)total);
     CHECK(hashes_match(&p.srv, &tx), "BLAKE2b of the received bytes matches");
     CHECK(tx.max_buffered <= (8u << 20), "sender held at most %zu", tx.max_buffered);
-    printf("transfer: %llu MiB in %.2f s (%.0f MB/s, this build)\n",
-           (unsigned long long)(total >> 20), secs, (double)total / secs / 1e6);
+    irohds_net_endpoint_stats st;
+    irohds_net_endpoint_stats_get(p.cli.ep, &st);
+    CHECK(st.gso == !(flags & IROHDS_NET_NO_GSO) && st.gro == !(flags & IROHDS_NET_NO_GRO),
+          "gso %d gro %d as configured", st.gso, st.gro);
+    double per_call = (double)st.tx_datagrams / (double)st.tx_syscalls;
+    if (payload && payload < 2000)
+        CHECK(per_call > 8, "batched sends: %.1f datagrams per system call", per_call);
+    printf("transfer over %s, %zu-byte datagrams%s: %llu MiB in %.2f s (%.0f MB/s, this build), "
+           "%.1f datagrams per send call\n",
+           host, payload ? payload : (size_t)65000, flags ? ", no GSO/GRO" : "",
+           (unsigned long long)(total >> 20), secs, (double)total / secs / 1e6, per_call);
     pair_down(&p);
 }
 
@@ -1498,7 +1527,11 @@ int main(int argc, char **argv)
     test_free_in_callback();
     test_send_caps();
     test_fairness();
-    test_transfer(256u << 20);
+    test_transfer("127.0.0.1", 256u << 20, 0, 0);
+    test_transfer("::1", 32u << 20, 0, 0);
+    test_transfer("127.0.0.1", 64u << 20, 1452, 0);
+    test_transfer("::1", 32u << 20, 1452, 0);
+    test_transfer("127.0.0.1", 32u << 20, 1452, IROHDS_NET_NO_GSO | IROHDS_NET_NO_GRO);
     return check_summary();
 }
 
