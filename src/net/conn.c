@@ -95,7 +95,7 @@ static void unwatch_token(irohds_net_conn *c, const uint8_t *token)
     for (size_t i = 0; i < c->ntokens; i++) {
         if (memcmp(c->tokens[i], token, NGTCP2_STATELESS_RESET_TOKENLEN) == 0) {
             net_cidmap_del(&c->ep->tokens, token, NGTCP2_STATELESS_RESET_TOKENLEN);
-            memcpy(c->tokens[i], c->tokens[--c->ntokens], NGTCP2_STATELESS_RESET_TOKENLEN);
+            memmove(c->tokens[i], c->tokens[--c->ntokens], NGTCP2_STATELESS_RESET_TOKENLEN);
             return;
         }
     }
@@ -858,7 +858,10 @@ static ngtcp2_ssize write_packet(irohds_net_conn *c, ngtcp2_path *path, uint8_t 
         if (n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) {
             s->wr_shut = true; /* e.g. the peer sent STOP_SENDING */
             net_stream_sendq_remove(c, s);
-            c->acked = c->acked || s->want_writable; /* let the writer see -EPIPE */
+            if (s->want_writable) { /* let the writer see -EPIPE */
+                c->acked = true;
+                net_ep_schedule(c->ep, c);
+            }
             continue;
         }
         return n;

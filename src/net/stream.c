@@ -383,8 +383,10 @@ void net_streams_deliver(irohds_net_conn *c)
     int64_t ids[64];
     c->deliver = false;
     size_t n = collect(c, ids, 64, wants_delivery);
-    if (n == 64)
+    if (n == 64) {
         c->deliver = true; /* more next time round */
+        net_ep_schedule(c->ep, c);
+    }
     for (size_t i = 0; i < n && usable(c); i++) {
         net_stream *s = net_stream_get(c, ids[i]);
         if (!s)
