@@ -328,6 +328,7 @@ static bool run_while(client *cl, bool *flag, uint64_t ms)
 {
     bool expired = false;
     uv_timer_t t;
+    uv_update_time(&cl->loop); /* this loop may have been idle for a while */
     uv_timer_init(&cl->loop, &t);
     t.data = &expired;
     uv_timer_start(&t, on_deadline, ms, 0);
@@ -361,12 +362,19 @@ static void hang_up(client *cl)
     run_while(cl, &never, 20);
 }
 
+static void handshake_failed(const client *cl)
+{
+    fprintf(stderr, "quic_bench: QUIC handshake: %s\n",
+            cl->failed ? cl->why : "no answer in 5 s");
+    exit(1);
+}
+
 /* N bytes over one stream; MB/s, or 0 on failure. */
 static double quic_transfer(client *cl, const char *addr, uint16_t port, uint64_t bytes)
 {
     connect_to(cl, addr, port, 0);
     if (!run_while(cl, &cl->up, 5000))
-        die("QUIC handshake", ETIMEDOUT);
+        handshake_failed(cl);
     uint64_t t0 = uv_hrtime();
     irohds_net_stream_open(cl->conn, true, NULL, &cl->sid);
     src[0] = 'S';
@@ -396,7 +404,7 @@ static double first_echo(const opts *o, uint16_t port, uint64_t rtt_us)
     uint64_t t0 = uv_hrtime();
     connect_to(cl, addr, port, 0);
     if (!run_while(cl, &cl->up, 5000))
-        die("QUIC handshake", ETIMEDOUT);
+        handshake_failed(cl);
     irohds_net_stream_open(cl->conn, true, NULL, &cl->sid);
     irohds_net_stream_write(cl->conn, cl->sid, "E", 1, true);
     bool ok = run_while(cl, &cl->done, 5000);

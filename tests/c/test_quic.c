@@ -336,6 +336,7 @@ static bool run_until(uv_loop_t *loop, bool (*done)(void *), void *arg, uint64_t
 {
     bool expired = false;
     uv_timer_t t;
+    uv_update_time(loop); /* the deadline counts from now, not the last iteration */
     uv_timer_init(loop, &t);
     t.data = &expired;
     uv_timer_start(&t, on_deadline, ms, 0);
