@@ -227,8 +227,8 @@ static int on_acked(ngtcp2_conn *qc, int64_t sid, uint64_t offset, uint64_t len,
     net_sendbuf_ack(&s->sb, &c->ep->pool, len);
     c->buffered -= len;
     c->stream_bytes_sent += len;
-    if (c->n_want_writable && !c->acked) {
-        c->acked = true;
+    if (c->n_want_writable && !c->drained) {
+        c->drained = true;
         net_ep_schedule(c->ep, c);
     }
     return 0;
@@ -809,6 +809,10 @@ static void arm_timer(irohds_net_conn *c, uint64_t now)
 static void stream_sent(irohds_net_conn *c, net_stream *s, size_t n, bool fin)
 {
     net_sendbuf_advance(&s->sb, n);
+    if (s->want_writable && !c->drained) {
+        c->drained = true;
+        net_ep_schedule(c->ep, c);
+    }
     if (fin)
         s->fin_sent = true;
     net_stream_sendq_remove(c, s);
@@ -859,7 +863,7 @@ static ngtcp2_ssize write_packet(irohds_net_conn *c, ngtcp2_path *path, uint8_t 
             s->wr_shut = true; /* e.g. the peer sent STOP_SENDING */
             net_stream_sendq_remove(c, s);
             if (s->want_writable) { /* let the writer see -EPIPE */
-                c->acked = true;
+                c->drained = true;
                 net_ep_schedule(c->ep, c);
             }
             continue;
@@ -920,7 +924,7 @@ void net_conn_service(irohds_net_conn *c)
         return;
     if (c->deliver && !c->close_requested)
         net_streams_deliver(c);
-    if (c->acked && !c->close_requested)
+    if (c->drained && !c->close_requested)
         net_streams_notify_writable(c);
     if (c->close_requested)
         do_requested_close(c);

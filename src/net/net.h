@@ -92,8 +92,8 @@ typedef struct irohds_net_callbacks {
      * Flow-control credit goes back when this returns. */
     void (*recv)(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *data, size_t len,
                  bool fin);
-    /* A write that was cut short (or refused) can go on: the stream's send
-     * buffer drained to half its cap. */
+    /* A write that was cut short (or refused) can go on: the send buffer
+     * drained to half of what cut it short. */
     void (*writable)(irohds_net_conn *c, int64_t sid, void *sptr);
     /* The peer abandoned its side of the stream (RESET_STREAM). */
     void (*stream_reset)(irohds_net_conn *c, int64_t sid, void *sptr, uint64_t code);
@@ -258,7 +258,8 @@ int irohds_net_stream_set_user_ptr(irohds_net_conn *c, int64_t sid, void *sptr);
 
 /*
  * Copy up to len bytes into the stream's send buffer; returns how many were
- * taken (fewer when the per-stream or per-connection cap is reached; the
+ * taken: fewer when the per-stream or per-connection cap of unacknowledged
+ * bytes is reached, or when 1 MiB already waits to go into packets (the
  * writable callback says when to go on).  fin ends the stream once all of
  * len was taken (len 0 with fin: just end it).  The bytes are sent from the
  * loop.  -ENOENT (no such stream), -EPIPE (already finished, reset, or the

@@ -21,6 +21,7 @@
 #define NET_MAX_CIDS 8              /* ids of ours a connection has at once */
 #define NET_MAX_TOKENS 8            /* the peer's reset tokens we watch for */
 #define NET_CHUNK_SIZE (64 * 1024)  /* send buffers and held reads */
+#define NET_UNSENT_MAX (1u << 20)   /* bytes written but not yet packetized, per stream */
 #define NET_POOL_MAX 128            /* spare chunks kept: a stream's default cap (8 MiB) */
 
 /* ------------------------------------------------------------------ udp */
@@ -225,7 +226,7 @@ struct irohds_net_conn {
     bool client;
     bool visible;        /* the app has it: closed will be called */
     bool queued;         /* in the endpoint's service queue */
-    bool acked;          /* data acknowledged since the last service */
+    bool drained;        /* a send buffer a writer waits on moved (sent or acked) */
     bool deliver;        /* some stream has held reads to deliver */
     bool in_timer;       /* inside its own timer callback */
     bool close_requested;
