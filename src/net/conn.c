@@ -176,8 +176,10 @@ static net_stream *stream_for(irohds_net_conn *c, int64_t sid, void *sdata)
     if (!s)
         return NULL;
     ngtcp2_conn_set_stream_user_data(c->qc, sid, s);
-    if (usable(c) && c->ep->cb.stream_opened)
+    if (usable(c) && c->ep->cb.stream_opened) {
+        s->seen = true;
         c->ep->cb.stream_opened(c, sid);
+    }
     return s;
 }
 
@@ -208,6 +210,7 @@ static int on_recv_stream_data(ngtcp2_conn *qc, uint32_t flags, int64_t sid, uin
         return 0;
     }
     c->stream_bytes_recv += len;
+    s->seen = true;
     if (c->ep->cb.recv)
         c->ep->cb.recv(c, sid, s->user_ptr, data, len, fin);
     net_stream_consumed(c, sid, len);
@@ -262,8 +265,10 @@ static int on_stream_reset(ngtcp2_conn *qc, int64_t sid, uint64_t final_size, ui
         return 0;
     s->rd_shut = true;
     net_stream_drop_held(c, s);
-    if (usable(c) && c->ep->cb.stream_reset)
+    if (usable(c) && c->ep->cb.stream_reset) {
+        s->seen = true;
         c->ep->cb.stream_reset(c, sid, s->user_ptr, code);
+    }
     return 0;
 }
 
@@ -389,7 +394,6 @@ static irohds_net_conn *conn_alloc(irohds_net_endpoint *ep, bool client,
     c->client = client;
     c->state = NET_CONN_HANDSHAKE;
     memcpy(&c->remote, remote, remote_len);
-    c->remote_len = remote_len;
     return c;
 }
 

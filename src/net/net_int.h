@@ -78,7 +78,6 @@ void net_udp_tx_push(net_udp *u, size_t len, const struct sockaddr *to, socklen_
 /* Send what is queued: 0 when all went, -EAGAIN when the socket is full
  * (the rest stays queued). */
 int net_udp_tx_flush(net_udp *u);
-bool net_udp_tx_pending(const net_udp *u);
 /* Send one datagram now, outside the queue (resets, version negotiation). */
 void net_udp_send_one(net_udp *u, const uint8_t *data, size_t len, const struct sockaddr *to,
                       socklen_t tolen);
@@ -173,6 +172,7 @@ typedef struct net_stream {
     bool rd_shut;        /* no more reads: stop_sending, or ours to send only */
     bool want_writable;  /* a write was cut short */
     bool paused;
+    bool seen;           /* the app knows it: stream_closed is owed */
     bool deliver;        /* held reads to hand over from the loop */
     bool zombie;         /* closed in ngtcp2, but held reads remain */
     int close_err;       /* for stream_closed, once a zombie is drained */
@@ -239,8 +239,7 @@ struct irohds_net_conn {
     char alpn[IROHDS_NET_ALPN_MAX + 1];
     uint8_t remote_id[IROHDS_NET_ID_LEN];
     bool remote_id_known;
-    struct sockaddr_storage remote;  /* as the socket sees it (v4 mapped on a v6 socket) */
-    socklen_t remote_len;
+    struct sockaddr_storage remote;  /* first address, as the socket sees it (v4 mapped on v6) */
     uint64_t initial_rtt;            /* ns */
     ngtcp2_cid cids[NET_MAX_CIDS];   /* ours, in the endpoint's cid map */
     size_t ncids;

@@ -187,7 +187,7 @@ static void finish_zombie(irohds_net_conn *c, net_stream *s)
 {
     if (!s->zombie || s->hold.head || s->hold.fin)
         return;
-    if (c->visible && c->ep->cb.stream_closed)
+    if (c->visible && s->seen && c->ep->cb.stream_closed)
         c->ep->cb.stream_closed(c, s->id, s->user_ptr, s->close_err, s->close_code);
     net_stream_delete(c, s);
 }
@@ -353,6 +353,7 @@ static void deliver_held(irohds_net_conn *c, net_stream *s)
         if (fin)
             h->fin = false;
         c->stream_bytes_recv += len;
+        s->seen = true;
         if (c->ep->cb.recv)
             c->ep->cb.recv(c, s->id, s->user_ptr, ch ? ch->data : NULL, len, fin);
         net_stream_consumed(c, s->id, len);
@@ -433,7 +434,7 @@ void net_streams_abort_all(irohds_net_conn *c)
     for (size_t i = 0; i < c->nbuckets; i++) {
         while (c->streams[i]) {
             net_stream *s = c->streams[i];
-            if (c->visible && c->ep->cb.stream_closed)
+            if (c->visible && s->seen && c->ep->cb.stream_closed)
                 c->ep->cb.stream_closed(c, s->id, s->user_ptr, -ECONNABORTED, 0);
             net_stream_delete(c, s);
         }
@@ -469,6 +470,7 @@ int irohds_net_stream_open(irohds_net_conn *c, bool bidi, void *sptr, int64_t *s
         ngtcp2_conn_shutdown_stream(c->qc, id, 0);
         return -ENOMEM;
     }
+    s->seen = true;
     ngtcp2_conn_set_stream_user_data(c->qc, id, s);
     *sid = id;
     return 0;
