@@ -18,7 +18,7 @@
 #include "net/net.h"
 
 #define NET_SCID_LEN 16             /* length of every connection id we issue */
-#define NET_MAX_CIDS 8              /* ids of ours a connection has at once */
+#define NET_MAX_CIDS 16             /* ids of ours a connection has at once */
 #define NET_MAX_TOKENS 8            /* the peer's reset tokens we watch for */
 #define NET_CHUNK_SIZE (64 * 1024)  /* send buffers and held reads */
 #define NET_UNSENT_MAX (1u << 20)   /* bytes written but not yet packetized, per stream */

@@ -1087,6 +1087,129 @@ static void test_sni(void)
     pair_down(&p);
 }
 
+/*
+ * A hostile path: a UDP proxy between client and server that drops 3%,
+ * duplicates 2%, flips a bit in 2% and delays 2% of the datagrams behind
+ * the next one (reordering), both ways.  A transfer through it must arrive
+ * intact: loss recovery, duplicate and corrupt packet handling.
+ */
+typedef struct proxy {
+    uv_poll_t poll;
+    int fd;
+    struct sockaddr_storage client, server;
+    bool have_client;
+    uint8_t held[2048];
+    size_t held_len;
+    struct sockaddr_storage held_to;
+    uint64_t dropped, duplicated, corrupted, reordered, forwarded;
+} proxy;
+
+static void proxy_send(proxy *px, const uint8_t *d, size_t n, const struct sockaddr_storage *to)
+{
+    sendto(px->fd, d, n, 0, (const struct sockaddr *)to, sizeof(struct sockaddr_in));
+    px->forwarded++;
+}
+
+static void proxy_forward(proxy *px, uint8_t *d, size_t n, const struct sockaddr_storage *to)
+{
+    uint32_t r = randombytes_uniform(100);
+    if (r < 3) {
+        px->dropped++;
+        return;
+    }
+    if (r < 5) {
+        d[randombytes_uniform((uint32_t)n)] ^= (uint8_t)(1u << randombytes_uniform(8));
+        px->corrupted++;
+    } else if (r < 7 && !px->held_len && n <= sizeof px->held) {
+        memcpy(px->held, d, n);
+        px->held_len = n;
+        px->held_to = *to;
+        px->reordered++;
+        return;
+    }
+    proxy_send(px, d, n, to);
+    if (r >= 7 && r < 9) {
+        proxy_send(px, d, n, to);
+        px->duplicated++;
+    }
+    if (px->held_len) {
+        proxy_send(px, px->held, px->held_len, &px->held_to);
+        px->held_len = 0;
+    }
+}
+
+static void proxy_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    proxy *px = h->data;
+    uint8_t buf[2048];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n;
+    while ((n = recvfrom(px->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl)) > 0) {
+        bool from_server = memcmp(&from, &px->server, sizeof(struct sockaddr_in)) == 0;
+        if (!from_server && !px->have_client) {
+            px->client = from;
+            px->have_client = true;
+        }
+        proxy_forward(px, buf, (size_t)n, from_server ? &px->client : &px->server);
+        fl = sizeof from;
+    }
+}
+
+static void test_hostile_path(void)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.srv.name = "server";
+    p.cli.name = "client";
+    p.ks = key_from_seed(0);
+    p.kc = key_from_seed(0x2a);
+    irohds_net_config cfg = {.max_udp_payload = 1452};
+    endpoint(&p.loop, &p.srv, &p.ks, "127.0.0.1:0", &cfg);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", &cfg);
+    static proxy px;
+    memset(&px, 0, sizeof px);
+    px.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in pa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t pl = sizeof pa;
+    bind(px.fd, (struct sockaddr *)&pa, sizeof pa);
+    getsockname(px.fd, (struct sockaddr *)&pa, &pl);
+    int big = 4 << 20;
+    setsockopt(px.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    px.server = addr_of(p.srv.ep, "127.0.0.1");
+    uv_poll_init(&p.loop, &px.poll, px.fd);
+    px.poll.data = &px;
+    uv_poll_start(&px.poll, UV_READABLE, proxy_readable);
+    irohds_net_conn *c;
+    irohds_net_connect(p.cli.ep, p.ks.pk, (struct sockaddr *)&pa, ALPN_BYTES, 0, NULL, &c);
+    CHECK(run_until(&p.loop, both_up, &p, 10000) && p.cli.connected, "handshake through the proxy");
+    if (p.cli.connected) {
+        static pump tx;
+        pump_init(&tx, 16u << 20);
+        p.srv.hash = true;
+        crypto_generichash_init(&p.srv.rx_hash, NULL, 0, 32);
+        p.cli.pump = &tx;
+        pump_start(&tx, p.cli.conn);
+        flow f = {&p.srv, &tx, tx.sid};
+        CHECK(run_until(&p.loop, flow_done, &f, 60000) && p.srv.bytes == (16u << 20),
+              "16 MiB through the hostile path (%llu)", (unsigned long long)p.srv.bytes);
+        CHECK(hashes_match(&p.srv, &tx), "intact");
+        CHECK(p.cli.closed == 0 && p.srv.closed == 0, "connection survived");
+    }
+    printf("hostile path: %llu forwarded, %llu dropped, %llu duplicated, %llu corrupted, "
+           "%llu reordered\n",
+           (unsigned long long)px.forwarded, (unsigned long long)px.dropped,
+           (unsigned long long)px.duplicated, (unsigned long long)px.corrupted,
+           (unsigned long long)px.reordered);
+    CHECK(px.dropped > 10 && px.corrupted > 10 && px.reordered > 10, "the path was hostile");
+    uv_close((uv_handle_t *)&px.poll, NULL);
+    close(px.fd);
+    pair_down(&p);
+}
+
 /* ------------------------------------------------------------- restart */
 
 static uint16_t free_port(void)
@@ -1522,6 +1645,7 @@ int main(int argc, char **argv)
     test_garbage();
     test_version_negotiation();
     test_sni();
+    test_hostile_path();
     test_restart();
     test_dual_stack();
     test_reset_stop();
