@@ -366,18 +366,19 @@ static void deliver_held(irohds_net_conn *c, net_stream *s)
 /* Streams matching want, by id: callbacks may add or remove streams, so the
  * table is not walked while they run. */
 static size_t collect(const irohds_net_conn *c, int64_t *ids, size_t max,
-                      bool (*want)(const net_stream *))
+                      bool (*want)(const irohds_net_conn *, const net_stream *))
 {
     size_t n = 0;
     for (size_t i = 0; i < c->nbuckets && n < max; i++)
         for (net_stream *s = c->streams[i]; s && n < max; s = s->hnext)
-            if (want(s))
+            if (want(c, s))
                 ids[n++] = s->id;
     return n;
 }
 
-static bool wants_delivery(const net_stream *s)
+static bool wants_delivery(const irohds_net_conn *c, const net_stream *s)
 {
+    (void)c;
     return s->deliver;
 }
 
@@ -399,16 +400,13 @@ void net_streams_deliver(irohds_net_conn *c)
     }
 }
 
-static bool wants_writable(const net_stream *s)
+/* A cut-short writer whose buffer drained to half of what cut it short. */
+static bool writable_now(const irohds_net_conn *c, const net_stream *s)
 {
-    return s->want_writable;
-}
-
-static bool has_room(const irohds_net_conn *c, const net_stream *s)
-{
-    return s->wr_shut || (sendbuf_held(&s->sb) <= c->ep->cfg.stream_send_cap / 2 &&
-                          c->buffered <= c->ep->cfg.conn_send_cap / 2 &&
-                          s->sb.written - s->sb.sent <= NET_UNSENT_MAX / 2);
+    return s->want_writable &&
+           (s->wr_shut || (sendbuf_held(&s->sb) <= c->ep->cfg.stream_send_cap / 2 &&
+                           c->buffered <= c->ep->cfg.conn_send_cap / 2 &&
+                           s->sb.written - s->sb.sent <= NET_UNSENT_MAX / 2));
 }
 
 void net_streams_notify_writable(irohds_net_conn *c)
@@ -417,10 +415,14 @@ void net_streams_notify_writable(irohds_net_conn *c)
     c->drained = false;
     if (!c->n_want_writable)
         return;
-    size_t n = collect(c, ids, 64, wants_writable);
+    size_t n = collect(c, ids, 64, writable_now);
+    if (n == 64) {
+        c->drained = true; /* more next time round */
+        net_ep_schedule(c->ep, c);
+    }
     for (size_t i = 0; i < n && usable(c); i++) {
         net_stream *s = net_stream_get(c, ids[i]);
-        if (!s || !s->want_writable || !has_room(c, s))
+        if (!s || !writable_now(c, s))
             continue;
         s->want_writable = false;
         c->n_want_writable--;
