@@ -20,7 +20,10 @@
  * either side), with both ends at ngtcp2's default initial RTT (333 ms),
  * then both at ours (10 ms).  Medians are printed with the QUIC/TCP
  * ratios.  A transfer is timed from its first write to the receiver's
- * 8-byte byte count coming back.
+ * answer coming back: its byte count and the CPU time it spent (getrusage),
+ * so each transfer also reports CPU seconds per GiB on both sides, a
+ * measure that holds when other work shares the machine and wall-clock
+ * rates do not.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -53,6 +57,21 @@ typedef struct opts {
 } opts;
 
 static uint8_t src[SRC_LEN];
+
+/* CPU time (user + system) of this process, in microseconds. */
+static uint64_t cpu_us(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (uint64_t)(r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000000u +
+           (uint64_t)(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+}
+
+/* What the receiver answers at the end of a transfer. */
+typedef struct answer {
+    uint64_t count;
+    uint64_t cpu_us;
+} answer;
 
 static void key_from_seed(uint8_t fill, uint8_t pk[32], uint8_t sk[64])
 {
@@ -81,11 +100,13 @@ static void die(const char *what, int err)
 
 /* --------------------------------------------------------------- server */
 
-/* Per stream: 'E' echoes everything back, 'S' counts and answers the count. */
+/* Per stream: 'E' echoes everything back, 'S' counts and answers the
+ * count and the CPU time spent. */
 typedef struct sstream {
     int64_t sid;
     char mode;
     uint64_t count;
+    uint64_t cpu0;
 } sstream;
 
 static sstream *sstream_of(irohds_net_conn *c, int64_t sid)
@@ -109,15 +130,16 @@ static void srv_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t 
 {
     (void)sptr;
     sstream *s = sstream_of(c, sid);
-    if (!s->mode && len)
+    if (!s->mode && len) {
         s->mode = (char)data[0];
+        s->cpu0 = cpu_us();
+    }
     s->count += len;
     if (s->mode == 'E') {
         irohds_net_stream_write(c, sid, data, len, fin);
     } else if (fin) {
-        uint8_t out[8];
-        memcpy(out, &s->count, 8);
-        irohds_net_stream_write(c, sid, out, 8, true);
+        answer a = {s->count, cpu_us() - s->cpu0};
+        irohds_net_stream_write(c, sid, &a, sizeof a, true);
     }
 }
 
@@ -132,9 +154,9 @@ static const irohds_net_callbacks SRV_CB = {.closed = srv_closed, .recv = srv_re
 /* TCP: count until EOF, answer the count. */
 typedef struct tcp_conn {
     uv_tcp_t h;
-    uint64_t count;
+    uint64_t cpu0;
+    answer a;
     uv_write_t w;
-    uint8_t out[8];
 } tcp_conn;
 
 static char tcp_buf[1 << 20];
@@ -162,10 +184,10 @@ static void tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
     (void)b;
     tcp_conn *t = (tcp_conn *)st;
     if (n > 0) {
-        t->count += (uint64_t)n;
+        t->a.count += (uint64_t)n;
     } else if (n == UV_EOF) {
-        memcpy(t->out, &t->count, 8);
-        uv_buf_t ob = uv_buf_init((char *)t->out, 8);
+        t->a.cpu_us = cpu_us() - t->cpu0;
+        uv_buf_t ob = uv_buf_init((char *)&t->a, sizeof t->a);
         uv_write(&t->w, st, &ob, 1, tcp_written);
     } else if (n < 0) {
         uv_close((uv_handle_t *)st, tcp_free);
@@ -177,6 +199,7 @@ static void tcp_accept(uv_stream_t *server, int status)
     if (status < 0)
         return;
     tcp_conn *t = calloc(1, sizeof *t);
+    t->cpu0 = cpu_us();
     uv_tcp_init(server->loop, &t->h);
     if (uv_accept(server, (uv_stream_t *)&t->h) == 0)
         uv_read_start((uv_stream_t *)&t->h, tcp_alloc, tcp_read);
@@ -259,8 +282,7 @@ typedef struct client {
     char why[IROHDS_NET_REASON_MAX];
     int64_t sid;
     uint64_t total, sent;
-    uint64_t answer;
-    uint8_t answer_buf[8];
+    answer answer;
     size_t answer_len;
 } client;
 
@@ -285,13 +307,11 @@ static void cli_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t 
     (void)sid;
     (void)sptr;
     client *cl = irohds_net_conn_user_ptr(c);
-    size_t take = len < 8 - cl->answer_len ? len : 8 - cl->answer_len;
-    memcpy(cl->answer_buf + cl->answer_len, data, take);
+    size_t room = sizeof cl->answer - cl->answer_len;
+    size_t take = len < room ? len : room;
+    memcpy((uint8_t *)&cl->answer + cl->answer_len, data, take);
     cl->answer_len += take;
-    if (fin) {
-        memcpy(&cl->answer, cl->answer_buf, 8);
-        cl->done = true;
-    }
+    cl->done = fin;
 }
 
 static void pump(client *cl)
@@ -328,6 +348,7 @@ static bool run_while(client *cl, bool *flag, uint64_t ms)
 {
     bool expired = false;
     uv_timer_t t;
+    uv_update_time(&cl->loop); /* this loop may have been idle for a while */
     uv_timer_init(&cl->loop, &t);
     t.data = &expired;
     uv_timer_start(&t, on_deadline, ms, 0);
@@ -348,6 +369,7 @@ static void connect_to(client *cl, const char *addr, uint16_t port, uint64_t rtt
     irohds_net_parse_addr(s, &to);
     cl->up = cl->done = cl->failed = false;
     cl->answer_len = 0;
+    memset(&cl->answer, 0, sizeof cl->answer);
     int r = irohds_net_connect(cl->ep, pk, (struct sockaddr *)&to, ALPN, rtt_us, cl, &cl->conn);
     if (r < 0)
         die("connect", r);
@@ -361,25 +383,49 @@ static void hang_up(client *cl)
     run_while(cl, &never, 20);
 }
 
-/* N bytes over one stream; MB/s, or 0 on failure. */
-static double quic_transfer(client *cl, const char *addr, uint16_t port, uint64_t bytes)
+static void handshake_failed(const client *cl)
+{
+    fprintf(stderr, "quic_bench: QUIC handshake: %s\n",
+            cl->failed ? cl->why : "no answer in 5 s");
+    exit(1);
+}
+
+/* One transfer: MB/s (0 on failure) and CPU seconds per GiB on each side. */
+typedef struct result {
+    double mbps, tx_cpu, rx_cpu;
+} result;
+
+static result measured(uint64_t bytes, uint64_t ns, uint64_t tx_cpu_us, const answer *a)
+{
+    double gib = (double)bytes / (1u << 30);
+    result r = {0, 0, 0};
+    if (a->count != bytes)
+        return r;
+    r.mbps = (double)bytes / ((double)ns / 1e9) / 1e6;
+    r.tx_cpu = (double)tx_cpu_us / 1e6 / gib;
+    r.rx_cpu = (double)a->cpu_us / 1e6 / gib;
+    return r;
+}
+
+/* N bytes over one stream. */
+static result quic_transfer(client *cl, const char *addr, uint16_t port, uint64_t bytes)
 {
     connect_to(cl, addr, port, 0);
     if (!run_while(cl, &cl->up, 5000))
-        die("QUIC handshake", ETIMEDOUT);
-    uint64_t t0 = uv_hrtime();
+        handshake_failed(cl);
+    uint64_t t0 = uv_hrtime(), c0 = cpu_us();
     irohds_net_stream_open(cl->conn, true, NULL, &cl->sid);
     src[0] = 'S';
     cl->total = bytes;
     cl->sent = 0;
     pump(cl);
-    bool ok = run_while(cl, &cl->done, 600000) && cl->answer == bytes;
-    double secs = (double)(uv_hrtime() - t0) / 1e9;
-    if (!ok)
+    run_while(cl, &cl->done, 600000);
+    result r = measured(bytes, uv_hrtime() - t0, cpu_us() - c0, &cl->answer);
+    if (r.mbps == 0)
         fprintf(stderr, "quic_bench: QUIC transfer failed (%s; %llu of %llu)\n", cl->why,
-                (unsigned long long)cl->answer, (unsigned long long)bytes);
+                (unsigned long long)cl->answer.count, (unsigned long long)bytes);
     hang_up(cl);
-    return ok ? (double)bytes / secs / 1e6 : 0;
+    return r;
 }
 
 static void client_init(client *cl, const opts *o, unsigned flags, size_t payload,
@@ -396,7 +442,7 @@ static double first_echo(const opts *o, uint16_t port, uint64_t rtt_us)
     uint64_t t0 = uv_hrtime();
     connect_to(cl, addr, port, 0);
     if (!run_while(cl, &cl->up, 5000))
-        die("QUIC handshake", ETIMEDOUT);
+        handshake_failed(cl);
     irohds_net_stream_open(cl->conn, true, NULL, &cl->sid);
     irohds_net_stream_write(cl->conn, cl->sid, "E", 1, true);
     bool ok = run_while(cl, &cl->done, 5000);
@@ -406,7 +452,7 @@ static double first_echo(const opts *o, uint16_t port, uint64_t rtt_us)
     return ok ? ms : 0;
 }
 
-static double tcp_transfer(const char *addr, uint16_t port, uint64_t bytes)
+static result tcp_transfer(const char *addr, uint16_t port, uint64_t bytes)
 {
     char s[80];
     with_port(addr, port, s, sizeof s);
@@ -417,7 +463,7 @@ static double tcp_transfer(const char *addr, uint16_t port, uint64_t bytes)
                                             : sizeof(struct sockaddr_in6);
     if (fd < 0 || connect(fd, (struct sockaddr *)&to, tl) != 0)
         die("tcp connect", errno);
-    uint64_t t0 = uv_hrtime(), sent = 0;
+    uint64_t t0 = uv_hrtime(), c0 = cpu_us(), sent = 0;
     while (sent < bytes) {
         size_t off = (size_t)(sent % SRC_LEN), n = SRC_LEN - off;
         if (n > bytes - sent)
@@ -428,17 +474,17 @@ static double tcp_transfer(const char *addr, uint16_t port, uint64_t bytes)
         sent += (uint64_t)w;
     }
     shutdown(fd, SHUT_WR);
-    uint64_t answer = 0;
+    answer a;
     size_t got = 0;
-    while (got < 8) {
-        ssize_t r = read(fd, (uint8_t *)&answer + got, 8 - got);
+    while (got < sizeof a) {
+        ssize_t r = read(fd, (uint8_t *)&a + got, sizeof a - got);
         if (r <= 0)
             die("tcp answer", errno);
         got += (size_t)r;
     }
-    double secs = (double)(uv_hrtime() - t0) / 1e9;
+    result res = measured(bytes, uv_hrtime() - t0, cpu_us() - c0, &a);
     close(fd);
-    return answer == bytes ? (double)bytes / secs / 1e6 : 0;
+    return res;
 }
 
 static void client_init(client *cl, const opts *o, unsigned flags, size_t payload,
@@ -461,10 +507,33 @@ static void client_free(client *cl)
 
 static void print_row(const char *what, double *v, int n, const char *unit)
 {
-    printf("%-44s median %8.1f %s   [", what, median(v, n), unit);
+    printf("%-44s median %8.2f %-4s [", what, median(v, n), unit);
     for (int i = 0; i < n; i++)
-        printf("%s%.1f", i ? " " : "", v[i]);
+        printf("%s%.2f", i ? " " : "", v[i]);
     printf("]\n");
+}
+
+enum { QUIC_AUTO, TCP, QUIC_1452, QUIC_PLAIN, KINDS };
+
+static const char *const KIND_NAME[KINDS] = {
+    "QUIC, auto-sized datagrams", "TCP", "QUIC, 1452-byte datagrams, GSO+GRO",
+    "QUIC, 1452-byte datagrams, no GSO/GRO"};
+
+/* MB/s, then CPU seconds per GiB on each side, for one kind of transfer. */
+static void print_kind(int k, result *res, int n)
+{
+    double mbps[MAX_RUNS], tx[MAX_RUNS], rx[MAX_RUNS];
+    for (int i = 0; i < n; i++) {
+        mbps[i] = res[i].mbps;
+        tx[i] = res[i].tx_cpu;
+        rx[i] = res[i].rx_cpu;
+    }
+    char what[96];
+    print_row(KIND_NAME[k], mbps, n, "MB/s");
+    snprintf(what, sizeof what, "  CPU per GiB, sender");
+    print_row(what, tx, n, "s");
+    snprintf(what, sizeof what, "  CPU per GiB, receiver");
+    print_row(what, rx, n, "s");
 }
 
 #define STD_PAYLOAD 1452
@@ -472,38 +541,36 @@ static void print_row(const char *what, double *v, int n, const char *unit)
 static void run_client(const opts *o, const uint16_t ports[4])
 {
     static client fast, std, plain;
+    static result res[KINDS][MAX_RUNS];
     client_init(&fast, o, 0, o->payload, 0);
     client_init(&std, o, 0, STD_PAYLOAD, 0);
     client_init(&plain, o, IROHDS_NET_NO_GSO | IROHDS_NET_NO_GRO, STD_PAYLOAD, 0);
-    double q[MAX_RUNS], t[MAX_RUNS], s[MAX_RUNS], p[MAX_RUNS], r[MAX_RUNS], rs[MAX_RUNS];
-    double e333[MAX_RUNS], e10[MAX_RUNS];
+    double ratio[MAX_RUNS], ratio1452[MAX_RUNS], e333[MAX_RUNS], e10[MAX_RUNS];
     for (int i = 0; i < o->runs; i++) {
-        q[i] = quic_transfer(&fast, o->addr, ports[0], o->bytes);
-        t[i] = tcp_transfer(o->addr, ports[2], o->bytes);
-        s[i] = quic_transfer(&std, o->addr, ports[0], o->bytes);
-        p[i] = quic_transfer(&plain, o->addr, ports[1], o->bytes);
-        r[i] = t[i] > 0 ? q[i] / t[i] : 0;
-        rs[i] = t[i] > 0 ? s[i] / t[i] : 0;
+        res[QUIC_AUTO][i] = quic_transfer(&fast, o->addr, ports[0], o->bytes);
+        res[TCP][i] = tcp_transfer(o->addr, ports[2], o->bytes);
+        res[QUIC_1452][i] = quic_transfer(&std, o->addr, ports[0], o->bytes);
+        res[QUIC_PLAIN][i] = quic_transfer(&plain, o->addr, ports[1], o->bytes);
+        double tcp = res[TCP][i].mbps;
+        ratio[i] = tcp > 0 ? res[QUIC_AUTO][i].mbps / tcp : 0;
+        ratio1452[i] = tcp > 0 ? res[QUIC_1452][i].mbps / tcp : 0;
         e333[i] = first_echo(o, ports[3], 333000);
         e10[i] = first_echo(o, ports[0], 10000);
-        fprintf(stderr, "run %d: QUIC %.0f, TCP %.0f, QUIC/1452 %.0f, QUIC/1452 no GSO/GRO %.0f MB/s; "
-                        "first echo %.2f / %.2f ms\n",
-                i + 1, q[i], t[i], s[i], p[i], e333[i], e10[i]);
+        fprintf(stderr,
+                "run %d: QUIC %.0f, TCP %.0f, QUIC/1452 %.0f, QUIC/1452 no GSO/GRO %.0f MB/s; "
+                "first echo %.2f / %.2f ms\n",
+                i + 1, res[QUIC_AUTO][i].mbps, tcp, res[QUIC_1452][i].mbps,
+                res[QUIC_PLAIN][i].mbps, e333[i], e10[i]);
     }
     irohds_net_endpoint_stats st;
     irohds_net_endpoint_stats_get(fast.ep, &st);
-    printf("quic_bench: %llu MiB per transfer, %d runs, server %s (GSO %s, GRO %s)\n",
+    printf("quic_bench: %llu MiB per transfer, %d runs, server %s (GSO %s, GRO %s)%s\n",
            (unsigned long long)(o->bytes >> 20), o->runs, o->addr, st.gso ? "on" : "off",
-           st.gro ? "on" : "off");
-    char what[64];
-    snprintf(what, sizeof what, "QUIC, one stream, %s datagrams",
-             o->payload ? "--payload" : "auto-sized");
-    print_row(what, q, o->runs, "MB/s");
-    print_row("TCP, one connection", t, o->runs, "MB/s");
-    print_row("ratio QUIC/TCP", r, o->runs, "   ");
-    print_row("QUIC, 1452-byte datagrams, GSO+GRO", s, o->runs, "MB/s");
-    print_row("QUIC, 1452-byte datagrams, GSO/GRO off", p, o->runs, "MB/s");
-    print_row("ratio QUIC(1452, GSO+GRO)/TCP", rs, o->runs, "   ");
+           st.gro ? "on" : "off", o->payload ? ", --payload set" : "");
+    for (int k = 0; k < KINDS; k++)
+        print_kind(k, res[k], o->runs);
+    print_row("ratio QUIC/TCP", ratio, o->runs, "");
+    print_row("ratio QUIC(1452, GSO+GRO)/TCP", ratio1452, o->runs, "");
     print_row("connect->first echo, initial RTT 333 ms", e333, o->runs, "ms");
     print_row("connect->first echo, initial RTT 10 ms", e10, o->runs, "ms");
     client_free(&fast);

@@ -95,7 +95,7 @@ static void unwatch_token(irohds_net_conn *c, const uint8_t *token)
     for (size_t i = 0; i < c->ntokens; i++) {
         if (memcmp(c->tokens[i], token, NGTCP2_STATELESS_RESET_TOKENLEN) == 0) {
             net_cidmap_del(&c->ep->tokens, token, NGTCP2_STATELESS_RESET_TOKENLEN);
-            memcpy(c->tokens[i], c->tokens[--c->ntokens], NGTCP2_STATELESS_RESET_TOKENLEN);
+            memmove(c->tokens[i], c->tokens[--c->ntokens], NGTCP2_STATELESS_RESET_TOKENLEN);
             return;
         }
     }
@@ -176,8 +176,10 @@ static net_stream *stream_for(irohds_net_conn *c, int64_t sid, void *sdata)
     if (!s)
         return NULL;
     ngtcp2_conn_set_stream_user_data(c->qc, sid, s);
-    if (usable(c) && c->ep->cb.stream_opened)
+    if (usable(c) && c->ep->cb.stream_opened) {
+        s->seen = true;
         c->ep->cb.stream_opened(c, sid);
+    }
     return s;
 }
 
@@ -208,6 +210,7 @@ static int on_recv_stream_data(ngtcp2_conn *qc, uint32_t flags, int64_t sid, uin
         return 0;
     }
     c->stream_bytes_recv += len;
+    s->seen = true;
     if (c->ep->cb.recv)
         c->ep->cb.recv(c, sid, s->user_ptr, data, len, fin);
     net_stream_consumed(c, sid, len);
@@ -227,8 +230,8 @@ static int on_acked(ngtcp2_conn *qc, int64_t sid, uint64_t offset, uint64_t len,
     net_sendbuf_ack(&s->sb, &c->ep->pool, len);
     c->buffered -= len;
     c->stream_bytes_sent += len;
-    if (c->n_want_writable && !c->acked) {
-        c->acked = true;
+    if (c->n_want_writable && !c->drained) {
+        c->drained = true;
         net_ep_schedule(c->ep, c);
     }
     return 0;
@@ -262,8 +265,10 @@ static int on_stream_reset(ngtcp2_conn *qc, int64_t sid, uint64_t final_size, ui
         return 0;
     s->rd_shut = true;
     net_stream_drop_held(c, s);
-    if (usable(c) && c->ep->cb.stream_reset)
+    if (usable(c) && c->ep->cb.stream_reset) {
+        s->seen = true;
         c->ep->cb.stream_reset(c, sid, s->user_ptr, code);
+    }
     return 0;
 }
 
@@ -389,7 +394,6 @@ static irohds_net_conn *conn_alloc(irohds_net_endpoint *ep, bool client,
     c->client = client;
     c->state = NET_CONN_HANDSHAKE;
     memcpy(&c->remote, remote, remote_len);
-    c->remote_len = remote_len;
     return c;
 }
 
@@ -813,6 +817,10 @@ static void arm_timer(irohds_net_conn *c, uint64_t now)
 static void stream_sent(irohds_net_conn *c, net_stream *s, size_t n, bool fin)
 {
     net_sendbuf_advance(&s->sb, n);
+    if (s->want_writable && !c->drained) {
+        c->drained = true;
+        net_ep_schedule(c->ep, c);
+    }
     if (fin)
         s->fin_sent = true;
     net_stream_sendq_remove(c, s);
@@ -862,7 +870,10 @@ static ngtcp2_ssize write_packet(irohds_net_conn *c, ngtcp2_path *path, uint8_t 
         if (n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) {
             s->wr_shut = true; /* e.g. the peer sent STOP_SENDING */
             net_stream_sendq_remove(c, s);
-            c->acked = c->acked || s->want_writable; /* let the writer see -EPIPE */
+            if (s->want_writable) { /* let the writer see -EPIPE */
+                c->drained = true;
+                net_ep_schedule(c->ep, c);
+            }
             continue;
         }
         return n;
@@ -921,7 +932,7 @@ void net_conn_service(irohds_net_conn *c)
         return;
     if (c->deliver && !c->close_requested)
         net_streams_deliver(c);
-    if (c->acked && !c->close_requested)
+    if (c->drained && !c->close_requested)
         net_streams_notify_writable(c);
     if (c->close_requested)
         do_requested_close(c);

@@ -345,10 +345,10 @@ static void send_stateless_reset(irohds_net_endpoint *ep, const ngtcp2_version_c
 {
     /* Smaller than the packet that provoked it (two endpoints cannot loop)
      * and no shorter than 1 + 5 random + 16 token bytes. */
-    size_t size = len - 1 < 64 ? len - 1 : 64;
     if (len < 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1 ||
         !reset_budget(ep))
         return;
+    size_t size = len - 1 < 64 ? len - 1 : 64;
     ngtcp2_cid cid;
     ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], buf[64];
@@ -410,7 +410,7 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
 
 static void readable(irohds_net_endpoint *ep)
 {
-    for (int i = 0; i < RX_BATCHES_PER_WAKEUP && !ep->freeing; i++) {
+    for (int i = 0; i < RX_BATCHES_PER_WAKEUP && !ep->free_requested; i++) {
         ep->rx_now = net_now(); /* one timestamp per batch */
         int n = net_udp_recv(&ep->udp, on_datagram, ep);
         if (n <= 0)

@@ -19,10 +19,9 @@
  *   - Every stream the app has seen (opened, or reported by stream_opened /
  *     recv) gets exactly one stream_closed callback, before the connection's
  *     closed callback if the connection goes first.
- *   - Callbacks may call any function here, with one rule: a closed
- *     callback is never made from inside irohds_net_conn_close(), and
- *     irohds_net_endpoint_free() called from a callback takes effect when
- *     the callback returns.
+ *   - Callbacks may call any function here.  A closed callback never comes
+ *     from inside irohds_net_conn_close(); irohds_net_endpoint_free() called
+ *     from a callback takes effect when the callback returns.
  *   - Strings and buffers passed in are copied; pointers passed to callbacks
  *     are valid only during the callback.
  */
@@ -92,8 +91,8 @@ typedef struct irohds_net_callbacks {
      * Flow-control credit goes back when this returns. */
     void (*recv)(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *data, size_t len,
                  bool fin);
-    /* A write that was cut short (or refused) can go on: the stream's send
-     * buffer drained to half its cap. */
+    /* A write that was cut short (or refused) can go on: the send buffer
+     * drained to half of what cut it short. */
     void (*writable)(irohds_net_conn *c, int64_t sid, void *sptr);
     /* The peer abandoned its side of the stream (RESET_STREAM). */
     void (*stream_reset)(irohds_net_conn *c, int64_t sid, void *sptr, uint64_t code);
@@ -197,7 +196,8 @@ void irohds_net_endpoint_stats_get(const irohds_net_endpoint *ep, irohds_net_end
  * caller knows of the peer's RTT (0: what this endpoint last measured to
  * addr, else config.initial_rtt_us).  Returns 0 with *out set; connected or
  * closed follows.  -EINVAL (bad ALPN), -EAFNOSUPPORT (an IPv6 peer on an
- * IPv4 socket), -EMFILE (max_conns), -ENOMEM.
+ * IPv4 socket), -EMFILE (max_conns), -ECANCELED (the endpoint is being
+ * freed), -ENOMEM.
  */
 int irohds_net_connect(irohds_net_endpoint *ep, const uint8_t node_id[IROHDS_NET_ID_LEN],
                        const struct sockaddr *addr, const char *alpn, uint64_t initial_rtt_us,
@@ -261,7 +261,8 @@ int irohds_net_stream_set_user_ptr(irohds_net_conn *c, int64_t sid, void *sptr);
 
 /*
  * Copy up to len bytes into the stream's send buffer; returns how many were
- * taken (fewer when the per-stream or per-connection cap is reached; the
+ * taken: fewer when the per-stream or per-connection cap of unacknowledged
+ * bytes is reached, or when 1 MiB already waits to go into packets (the
  * writable callback says when to go on).  fin ends the stream once all of
  * len was taken (len 0 with fin: just end it).  The bytes are sent from the
  * loop.  -ENOENT (no such stream), -EPIPE (already finished, reset, or the
@@ -293,7 +294,7 @@ void irohds_net_spki(const uint8_t id[IROHDS_NET_ID_LEN], uint8_t out[IROHDS_NET
 void irohds_net_server_name(const uint8_t id[IROHDS_NET_ID_LEN],
                             char out[IROHDS_NET_SERVER_NAME_LEN]);
 
-/* "1.2.3.4:5", "[::1]:5", "localhost:5" (numeric hosts only, no DNS). */
+/* "1.2.3.4:5" or "[::1]:5": numeric hosts only (no DNS here). */
 int irohds_net_parse_addr(const char *s, struct sockaddr_storage *out);
 
 /* "1.2.3.4:5" / "[::1]:5" into buf (at least 64 bytes). */

@@ -18,10 +18,11 @@
 #include "net/net.h"
 
 #define NET_SCID_LEN 16             /* length of every connection id we issue */
-#define NET_MAX_CIDS 8              /* ids of ours a connection has at once */
+#define NET_MAX_CIDS 16             /* ids of ours a connection has at once */
 #define NET_MAX_TOKENS 8            /* the peer's reset tokens we watch for */
 #define NET_CHUNK_SIZE (64 * 1024)  /* send buffers and held reads */
-#define NET_POOL_MAX 256            /* spare chunks an endpoint keeps (16 MiB) */
+#define NET_UNSENT_MAX (1u << 20)   /* bytes written but not yet packetized, per stream */
+#define NET_POOL_MAX 128            /* spare chunks kept: a stream's default cap (8 MiB) */
 
 /* ------------------------------------------------------------------ udp */
 
@@ -77,7 +78,6 @@ void net_udp_tx_push(net_udp *u, size_t len, const struct sockaddr *to, socklen_
 /* Send what is queued: 0 when all went, -EAGAIN when the socket is full
  * (the rest stays queued). */
 int net_udp_tx_flush(net_udp *u);
-bool net_udp_tx_pending(const net_udp *u);
 /* Send one datagram now, outside the queue (resets, version negotiation). */
 void net_udp_send_one(net_udp *u, const uint8_t *data, size_t len, const struct sockaddr *to,
                       socklen_t tolen);
@@ -173,6 +173,7 @@ typedef struct net_stream {
     bool rd_shut;        /* no more reads: stop_sending, or ours to send only */
     bool want_writable;  /* a write was cut short */
     bool paused;
+    bool seen;           /* the app knows it: stream_closed is owed */
     bool deliver;        /* held reads to hand over from the loop */
     bool zombie;         /* closed in ngtcp2, but held reads remain */
     int close_err;       /* for stream_closed, once a zombie is drained */
@@ -226,7 +227,7 @@ struct irohds_net_conn {
     bool client;
     bool visible;        /* the app has it: closed will be called */
     bool queued;         /* in the endpoint's service queue */
-    bool acked;          /* data acknowledged since the last service */
+    bool drained;        /* a send buffer a writer waits on moved (sent or acked) */
     bool deliver;        /* some stream has held reads to deliver */
     bool in_timer;       /* inside its own timer callback */
     bool close_requested;
@@ -239,8 +240,7 @@ struct irohds_net_conn {
     char alpn[IROHDS_NET_ALPN_MAX + 1];
     uint8_t remote_id[IROHDS_NET_ID_LEN];
     bool remote_id_known;
-    struct sockaddr_storage remote;  /* as the socket sees it (v4 mapped on a v6 socket) */
-    socklen_t remote_len;
+    struct sockaddr_storage remote;  /* first address, as the socket sees it (v4 mapped on v6) */
     uint64_t initial_rtt;            /* ns */
     ngtcp2_cid cids[NET_MAX_CIDS];   /* ours, in the endpoint's cid map */
     size_t ncids;

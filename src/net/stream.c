@@ -8,7 +8,9 @@
  * them.  What a peer that never reads can make us hold is bounded twice:
  * per stream (stream_send_cap) and per connection (conn_send_cap); a write
  * past either takes what fits and the writable callback says when the
- * buffer drained to half.  Chunks are recycled through a per-endpoint pool:
+ * buffer drained to half.  A third limit keeps what is written but not yet
+ * in packets short (NET_UNSENT_MAX): ngtcp2 copies it into packets later,
+ * and data still in cache costs the sender ~15% less CPU per byte.  Chunks are recycled through a per-endpoint pool:
  * fresh pages cost ~2 us per 4 KiB to fault in, more than the copy.
  *
  * Receiving: data is handed to the app straight from ngtcp2's buffer and
@@ -185,7 +187,7 @@ static void finish_zombie(irohds_net_conn *c, net_stream *s)
 {
     if (!s->zombie || s->hold.head || s->hold.fin)
         return;
-    if (c->visible && c->ep->cb.stream_closed)
+    if (c->visible && s->seen && c->ep->cb.stream_closed)
         c->ep->cb.stream_closed(c, s->id, s->user_ptr, s->close_err, s->close_code);
     net_stream_delete(c, s);
 }
@@ -351,6 +353,7 @@ static void deliver_held(irohds_net_conn *c, net_stream *s)
         if (fin)
             h->fin = false;
         c->stream_bytes_recv += len;
+        s->seen = true;
         if (c->ep->cb.recv)
             c->ep->cb.recv(c, s->id, s->user_ptr, ch ? ch->data : NULL, len, fin);
         net_stream_consumed(c, s->id, len);
@@ -363,18 +366,19 @@ static void deliver_held(irohds_net_conn *c, net_stream *s)
 /* Streams matching want, by id: callbacks may add or remove streams, so the
  * table is not walked while they run. */
 static size_t collect(const irohds_net_conn *c, int64_t *ids, size_t max,
-                      bool (*want)(const net_stream *))
+                      bool (*want)(const irohds_net_conn *, const net_stream *))
 {
     size_t n = 0;
     for (size_t i = 0; i < c->nbuckets && n < max; i++)
         for (net_stream *s = c->streams[i]; s && n < max; s = s->hnext)
-            if (want(s))
+            if (want(c, s))
                 ids[n++] = s->id;
     return n;
 }
 
-static bool wants_delivery(const net_stream *s)
+static bool wants_delivery(const irohds_net_conn *c, const net_stream *s)
 {
+    (void)c;
     return s->deliver;
 }
 
@@ -383,8 +387,10 @@ void net_streams_deliver(irohds_net_conn *c)
     int64_t ids[64];
     c->deliver = false;
     size_t n = collect(c, ids, 64, wants_delivery);
-    if (n == 64)
+    if (n == 64) {
         c->deliver = true; /* more next time round */
+        net_ep_schedule(c->ep, c);
+    }
     for (size_t i = 0; i < n && usable(c); i++) {
         net_stream *s = net_stream_get(c, ids[i]);
         if (!s)
@@ -394,27 +400,29 @@ void net_streams_deliver(irohds_net_conn *c)
     }
 }
 
-static bool wants_writable(const net_stream *s)
+/* A cut-short writer whose buffer drained to half of what cut it short. */
+static bool writable_now(const irohds_net_conn *c, const net_stream *s)
 {
-    return s->want_writable;
-}
-
-static bool has_room(const irohds_net_conn *c, const net_stream *s)
-{
-    return s->wr_shut || (sendbuf_held(&s->sb) <= c->ep->cfg.stream_send_cap / 2 &&
-                          c->buffered <= c->ep->cfg.conn_send_cap / 2);
+    return s->want_writable &&
+           (s->wr_shut || (sendbuf_held(&s->sb) <= c->ep->cfg.stream_send_cap / 2 &&
+                           c->buffered <= c->ep->cfg.conn_send_cap / 2 &&
+                           s->sb.written - s->sb.sent <= NET_UNSENT_MAX / 2));
 }
 
 void net_streams_notify_writable(irohds_net_conn *c)
 {
     int64_t ids[64];
-    c->acked = false;
+    c->drained = false;
     if (!c->n_want_writable)
         return;
-    size_t n = collect(c, ids, 64, wants_writable);
+    size_t n = collect(c, ids, 64, writable_now);
+    if (n == 64) {
+        c->drained = true; /* more next time round */
+        net_ep_schedule(c->ep, c);
+    }
     for (size_t i = 0; i < n && usable(c); i++) {
         net_stream *s = net_stream_get(c, ids[i]);
-        if (!s || !s->want_writable || !has_room(c, s))
+        if (!s || !writable_now(c, s))
             continue;
         s->want_writable = false;
         c->n_want_writable--;
@@ -428,7 +436,7 @@ void net_streams_abort_all(irohds_net_conn *c)
     for (size_t i = 0; i < c->nbuckets; i++) {
         while (c->streams[i]) {
             net_stream *s = c->streams[i];
-            if (c->visible && c->ep->cb.stream_closed)
+            if (c->visible && s->seen && c->ep->cb.stream_closed)
                 c->ep->cb.stream_closed(c, s->id, s->user_ptr, -ECONNABORTED, 0);
             net_stream_delete(c, s);
         }
@@ -464,6 +472,7 @@ int irohds_net_stream_open(irohds_net_conn *c, bool bidi, void *sptr, int64_t *s
         ngtcp2_conn_shutdown_stream(c->qc, id, 0);
         return -ENOMEM;
     }
+    s->seen = true;
     ngtcp2_conn_set_stream_user_data(c->qc, id, s);
     *sid = id;
     return 0;
@@ -478,12 +487,21 @@ int irohds_net_stream_set_user_ptr(irohds_net_conn *c, int64_t sid, void *sptr)
     return r;
 }
 
+static size_t below(size_t have, size_t cap)
+{
+    return have < cap ? cap - have : 0;
+}
+
+/* What a write may take: under the stream's cap, the connection's cap, and
+ * NET_UNSENT_MAX not yet packetized (so the bytes are still in cache when
+ * ngtcp2 copies them into packets; the caps bound what is in flight). */
 static size_t room(const irohds_net_conn *c, const net_stream *s)
 {
-    size_t held = sendbuf_held(&s->sb);
-    size_t sr = held < c->ep->cfg.stream_send_cap ? c->ep->cfg.stream_send_cap - held : 0;
-    size_t cr = c->buffered < c->ep->cfg.conn_send_cap ? c->ep->cfg.conn_send_cap - c->buffered : 0;
-    return sr < cr ? sr : cr;
+    size_t r = below(sendbuf_held(&s->sb), c->ep->cfg.stream_send_cap);
+    size_t cr = below(c->buffered, c->ep->cfg.conn_send_cap);
+    size_t ur = below((size_t)(s->sb.written - s->sb.sent), NET_UNSENT_MAX);
+    r = r < cr ? r : cr;
+    return r < ur ? r : ur;
 }
 
 ssize_t irohds_net_stream_write(irohds_net_conn *c, int64_t sid, const void *data, size_t len,

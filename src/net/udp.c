@@ -190,11 +190,6 @@ void net_udp_tx_push(net_udp *u, size_t len, const struct sockaddr *to, socklen_
     u->txlen += len;
 }
 
-bool net_udp_tx_pending(const net_udp *u)
-{
-    return u->txdone < u->ntx;
-}
-
 void net_udp_send_one(net_udp *u, const uint8_t *data, size_t len, const struct sockaddr *to,
                       socklen_t tolen)
 {

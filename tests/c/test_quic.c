@@ -336,6 +336,7 @@ static bool run_until(uv_loop_t *loop, bool (*done)(void *), void *arg, uint64_t
 {
     bool expired = false;
     uv_timer_t t;
+    uv_update_time(loop); /* the deadline counts from now, not the last iteration */
     uv_timer_init(loop, &t);
     t.data = &expired;
     uv_timer_start(&t, on_deadline, ms, 0);
@@ -918,6 +919,28 @@ static void test_dead_port(void)
     side_reset(&p.cli);
 }
 
+/* --------------------------------------------------------------- flows */
+
+typedef struct flow {
+    side *rx;
+    pump *tx;
+    int64_t sid;
+} flow;
+
+static bool flow_done(void *arg)
+{
+    flow *f = arg;
+    return rec(f->rx, f->tx->sid)->fin || f->rx->closed;
+}
+
+static bool hashes_match(side *rx, pump *tx)
+{
+    uint8_t a[32], b[32];
+    crypto_generichash_final(&rx->rx_hash, a, 32);
+    crypto_generichash_final(&tx->hash, b, 32);
+    return memcmp(a, b, 32) == 0;
+}
+
 /* ------------------------------------------------------------- hostile */
 
 static void send_raw(int fd, const struct sockaddr_storage *to, const uint8_t *data, size_t len)
@@ -1064,6 +1087,129 @@ static void test_sni(void)
     pair_down(&p);
 }
 
+/*
+ * A hostile path: a UDP proxy between client and server that drops 3%,
+ * duplicates 2%, flips a bit in 2% and delays 2% of the datagrams behind
+ * the next one (reordering), both ways.  A transfer through it must arrive
+ * intact: loss recovery, duplicate and corrupt packet handling.
+ */
+typedef struct proxy {
+    uv_poll_t poll;
+    int fd;
+    struct sockaddr_storage client, server;
+    bool have_client;
+    uint8_t held[2048];
+    size_t held_len;
+    struct sockaddr_storage held_to;
+    uint64_t dropped, duplicated, corrupted, reordered, forwarded;
+} proxy;
+
+static void proxy_send(proxy *px, const uint8_t *d, size_t n, const struct sockaddr_storage *to)
+{
+    sendto(px->fd, d, n, 0, (const struct sockaddr *)to, sizeof(struct sockaddr_in));
+    px->forwarded++;
+}
+
+static void proxy_forward(proxy *px, uint8_t *d, size_t n, const struct sockaddr_storage *to)
+{
+    uint32_t r = randombytes_uniform(100);
+    if (r < 3) {
+        px->dropped++;
+        return;
+    }
+    if (r < 5) {
+        d[randombytes_uniform((uint32_t)n)] ^= (uint8_t)(1u << randombytes_uniform(8));
+        px->corrupted++;
+    } else if (r < 7 && !px->held_len && n <= sizeof px->held) {
+        memcpy(px->held, d, n);
+        px->held_len = n;
+        px->held_to = *to;
+        px->reordered++;
+        return;
+    }
+    proxy_send(px, d, n, to);
+    if (r >= 7 && r < 9) {
+        proxy_send(px, d, n, to);
+        px->duplicated++;
+    }
+    if (px->held_len) {
+        proxy_send(px, px->held, px->held_len, &px->held_to);
+        px->held_len = 0;
+    }
+}
+
+static void proxy_readable(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    proxy *px = h->data;
+    uint8_t buf[2048];
+    struct sockaddr_storage from;
+    socklen_t fl = sizeof from;
+    ssize_t n;
+    while ((n = recvfrom(px->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl)) > 0) {
+        bool from_server = memcmp(&from, &px->server, sizeof(struct sockaddr_in)) == 0;
+        if (!from_server && !px->have_client) {
+            px->client = from;
+            px->have_client = true;
+        }
+        proxy_forward(px, buf, (size_t)n, from_server ? &px->client : &px->server);
+        fl = sizeof from;
+    }
+}
+
+static void test_hostile_path(void)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.srv.name = "server";
+    p.cli.name = "client";
+    p.ks = key_from_seed(0);
+    p.kc = key_from_seed(0x2a);
+    irohds_net_config cfg = {.max_udp_payload = 1452};
+    endpoint(&p.loop, &p.srv, &p.ks, "127.0.0.1:0", &cfg);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", &cfg);
+    static proxy px;
+    memset(&px, 0, sizeof px);
+    px.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in pa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t pl = sizeof pa;
+    bind(px.fd, (struct sockaddr *)&pa, sizeof pa);
+    getsockname(px.fd, (struct sockaddr *)&pa, &pl);
+    int big = 4 << 20;
+    setsockopt(px.fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    px.server = addr_of(p.srv.ep, "127.0.0.1");
+    uv_poll_init(&p.loop, &px.poll, px.fd);
+    px.poll.data = &px;
+    uv_poll_start(&px.poll, UV_READABLE, proxy_readable);
+    irohds_net_conn *c;
+    irohds_net_connect(p.cli.ep, p.ks.pk, (struct sockaddr *)&pa, ALPN_BYTES, 0, NULL, &c);
+    CHECK(run_until(&p.loop, both_up, &p, 10000) && p.cli.connected, "handshake through the proxy");
+    if (p.cli.connected) {
+        static pump tx;
+        pump_init(&tx, 16u << 20);
+        p.srv.hash = true;
+        crypto_generichash_init(&p.srv.rx_hash, NULL, 0, 32);
+        p.cli.pump = &tx;
+        pump_start(&tx, p.cli.conn);
+        flow f = {&p.srv, &tx, tx.sid};
+        CHECK(run_until(&p.loop, flow_done, &f, 60000) && p.srv.bytes == (16u << 20),
+              "16 MiB through the hostile path (%llu)", (unsigned long long)p.srv.bytes);
+        CHECK(hashes_match(&p.srv, &tx), "intact");
+        CHECK(p.cli.closed == 0 && p.srv.closed == 0, "connection survived");
+    }
+    printf("hostile path: %llu forwarded, %llu dropped, %llu duplicated, %llu corrupted, "
+           "%llu reordered\n",
+           (unsigned long long)px.forwarded, (unsigned long long)px.dropped,
+           (unsigned long long)px.duplicated, (unsigned long long)px.corrupted,
+           (unsigned long long)px.reordered);
+    CHECK(px.dropped > 10 && px.corrupted > 10 && px.reordered > 10, "the path was hostile");
+    uv_close((uv_handle_t *)&px.poll, NULL);
+    close(px.fd);
+    pair_down(&p);
+}
+
 /* ------------------------------------------------------------- restart */
 
 static uint16_t free_port(void)
@@ -1197,6 +1343,23 @@ static void test_dual_stack(void)
     irohds_net_conn_info info;
     CHECK(sc && irohds_net_conn_info_get(sc, &info) == 0 && info.remote_addr.ss_family == AF_INET,
           "IPv4 peer reported as AF_INET");
+    /* Bulk from the dual-stack socket to the IPv4 peer: GSO to a mapped address. */
+    static pump tx;
+    static side down;
+    memset(&down, 0, sizeof down);
+    down.name = "down";
+    pump_init(&tx, 32u << 20);
+    down.pump = &tx;
+    c4.hash = true;
+    crypto_generichash_init(&c4.rx_hash, NULL, 0, 32);
+    if (sc) {
+        irohds_net_conn_set_user_ptr(sc, &down);
+        pump_start(&tx, sc);
+    }
+    flow f = {&c4, &tx, tx.sid};
+    CHECK(run_until(&loop, flow_done, &f, 30000) && c4.bytes == (32u << 20) + 4,
+          "32 MiB to the IPv4 peer (%llu)", (unsigned long long)c4.bytes);
+    CHECK(hashes_match(&c4, &tx), "intact");
     struct sockaddr_storage addrs[64];
     int n = irohds_net_endpoint_addrs(srv.ep, addrs, 64);
     bool has4 = false, has6 = false;
@@ -1291,30 +1454,11 @@ static void test_free_in_callback(void)
 
 /* ------------------------------------------------------------- volume */
 
-typedef struct flow {
-    side *rx;
-    pump *tx;
-    int64_t sid;
-} flow;
-
-static bool flow_done(void *arg)
+static void test_transfer(const char *host, uint64_t total, size_t payload, unsigned flags)
 {
-    flow *f = arg;
-    return rec(f->rx, f->tx->sid)->fin || f->rx->closed;
-}
-
-static bool hashes_match(side *rx, pump *tx)
-{
-    uint8_t a[32], b[32];
-    crypto_generichash_final(&rx->rx_hash, a, 32);
-    crypto_generichash_final(&tx->hash, b, 32);
-    return memcmp(a, b, 32) == 0;
-}
-
-static void test_transfer(uint64_t total)
-{
+    irohds_net_config cfg = {.max_udp_payload = payload, .flags = flags};
     pair p;
-    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+    if (!pair_up(&p, host, &cfg, &cfg)) {
         pair_down(&p);
         return;
     }
@@ -1332,8 +1476,17 @@ static void test_transfer(uint64_t total)
           (unsigned long long)total);
     CHECK(hashes_match(&p.srv, &tx), "BLAKE2b of the received bytes matches");
     CHECK(tx.max_buffered <= (8u << 20), "sender held at most %zu", tx.max_buffered);
-    printf("transfer: %llu MiB in %.2f s (%.0f MB/s, this build)\n",
-           (unsigned long long)(total >> 20), secs, (double)total / secs / 1e6);
+    irohds_net_endpoint_stats st;
+    irohds_net_endpoint_stats_get(p.cli.ep, &st);
+    CHECK(st.gso == !(flags & IROHDS_NET_NO_GSO) && st.gro == !(flags & IROHDS_NET_NO_GRO),
+          "gso %d gro %d as configured", st.gso, st.gro);
+    double per_call = (double)st.tx_datagrams / (double)st.tx_syscalls;
+    if (payload && payload < 2000)
+        CHECK(per_call > 8, "batched sends: %.1f datagrams per system call", per_call);
+    printf("transfer over %s, %zu-byte datagrams%s: %llu MiB in %.2f s (%.0f MB/s, this build), "
+           "%.1f datagrams per send call\n",
+           host, payload ? payload : (size_t)65000, flags ? ", no GSO/GRO" : "",
+           (unsigned long long)(total >> 20), secs, (double)total / secs / 1e6, per_call);
     pair_down(&p);
 }
 
@@ -1492,13 +1645,18 @@ int main(int argc, char **argv)
     test_garbage();
     test_version_negotiation();
     test_sni();
+    test_hostile_path();
     test_restart();
     test_dual_stack();
     test_reset_stop();
     test_free_in_callback();
     test_send_caps();
     test_fairness();
-    test_transfer(256u << 20);
+    test_transfer("127.0.0.1", 256u << 20, 0, 0);
+    test_transfer("::1", 32u << 20, 0, 0);
+    test_transfer("127.0.0.1", 64u << 20, 1452, 0);
+    test_transfer("::1", 32u << 20, 1452, 0);
+    test_transfer("127.0.0.1", 32u << 20, 1452, IROHDS_NET_NO_GSO | IROHDS_NET_NO_GRO);
     return check_summary();
 }
 
