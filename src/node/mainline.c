@@ -39,11 +39,12 @@
 #include "node/node_int.h"
 
 #define PUBLISH_EVERY_US (30LL * 60 * 1000000)
+#define PUBLISH_RETRY_US (2LL * 1000000)
 #define RENDEZVOUS_EVERY_US (10LL * 60 * 1000000)
 #define RENDEZVOUS_LONELY_MIN_US (1LL * 1000000) /* alone in a namespace: again after 1 s, */
 #define RENDEZVOUS_LONELY_MAX_US (30LL * 1000000) /* doubling up to 30 s */
 #define SAVE_EVERY_US (10LL * 60 * 1000000)
-#define RESOLVE_AGAIN_US (60LL * 1000000) /* one lookup per id per minute */
+#define RESOLVE_AGAIN_US (5LL * 1000000) /* one lookup per id per 5 s */
 #define MAX_SEARCHES 48
 #define MAX_PROBES 32
 #define PKARR_TTL 30
@@ -81,6 +82,7 @@ typedef struct node_dht {
     dht_probe *probes;
     unsigned nprobes;
     int64_t next_publish_us, next_save_us;
+    int64_t publish_retry_us; /* backoff while a publish finds no taker */
     struct {
         uint8_t id[32];
         int64_t at;
@@ -374,6 +376,21 @@ static void on_event(node_dht *dh, const irohds_dht_event *ev)
         IROHDS_DEBUG("node: DHT %s stored on %u node%s (%u failed)",
                      s->kind == S_PUBLISH ? "address record" : "announce", ev->n_ok,
                      ev->n_ok == 1 ? "" : "s", ev->n_failed);
+        if (s->kind == S_PUBLISH) {
+            /* Nobody took it (the table was still empty): again soon, backing
+             * off; stored: again in 30 minutes. */
+            int64_t now = irohds_now_us();
+            if (ev->n_ok) {
+                dh->publish_retry_us = 0;
+                dh->next_publish_us = now + PUBLISH_EVERY_US;
+            } else {
+                dh->publish_retry_us = dh->publish_retry_us ? 2 * dh->publish_retry_us
+                                                            : PUBLISH_RETRY_US;
+                if (dh->publish_retry_us > PUBLISH_EVERY_US)
+                    dh->publish_retry_us = PUBLISH_EVERY_US;
+                dh->next_publish_us = now + dh->publish_retry_us;
+            }
+        }
         break;
     case IROHDS_DHT_EV_DONE:
         memset(s, 0, sizeof(*s));
@@ -419,7 +436,7 @@ static void pump(node_dht *dh)
     uint64_t now = node_now_ms();
     int64_t now_us = irohds_now_us();
     if (now_us >= dh->next_publish_us) {
-        dh->next_publish_us = now_us + PUBLISH_EVERY_US;
+        dh->next_publish_us = now_us + PUBLISH_EVERY_US; /* the STORED event may bring it nearer */
         publish(dh);
     }
     for (unsigned i = 0; i < n->nns; i++)
@@ -429,6 +446,12 @@ static void pump(node_dht *dh)
         dh->next_save_us = now_us + SAVE_EVERY_US;
         save_table(dh);
     }
+    /* Bootstrap peers named by id alone, until their record is found (a
+     * lookup at start, before the table filled, may miss it). */
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer *p = n->peers[b]; p; p = p->next)
+            if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
+                node_dht_resolve(n, p->id);
     uint64_t next = irohds_dht_periodic(dh->d, now);
     irohds_dht_packet pkt;
     while (irohds_dht_next_packet(dh->d, &pkt))

@@ -656,13 +656,8 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
         n->probe_running = true;
     if (n->cfg.mdns)
         node_mdns_start(n); /* failing leaves the node without LAN discovery, nothing more */
-    if (n->cfg.dht) {
-        node_dht_start(n);
-        for (size_t b = 0; b < 1024; b++) /* bootstrap peers given by id alone */
-            for (node_peer *p = n->peers[b]; p; p = p->next)
-                if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
-                    node_dht_resolve(n, p->id);
-    }
+    if (n->cfg.dht)
+        node_dht_start(n); /* also resolves bootstrap peers given by id alone */
 
     struct sockaddr_storage addrs[8];
     int na = node_own_addrs(n, addrs, 8);
