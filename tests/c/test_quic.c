@@ -583,6 +583,36 @@ static void test_wrong_id(void)
     pair_down(&p);
 }
 
+/* Dialled by address only (node_id NULL, as after a DHT peer lookup): the
+ * handshake succeeds whoever holds the key, and the key the server proved
+ * (seed 00: its public key is in testdata/pkarr/keys.json, checked by
+ * test_vectors) becomes the connection's remote id. */
+static void test_any_id(void)
+{
+    pair p;
+    memset(&p, 0, sizeof p);
+    uv_loop_init(&p.loop);
+    p.srv.name = "server";
+    p.cli.name = "client";
+    p.ks = key_from_seed(0x00);
+    p.kc = key_from_seed(0x2a);
+    endpoint(&p.loop, &p.srv, &p.ks, "127.0.0.1:0", NULL);
+    endpoint(&p.loop, &p.cli, &p.kc, "127.0.0.1:0", NULL);
+    struct sockaddr_storage to = addr_of(p.srv.ep, "127.0.0.1");
+    irohds_net_conn *c;
+    CHECK(irohds_net_connect(p.cli.ep, NULL, (struct sockaddr *)&to, ALPN_BYTES, 0, NULL, &c) == 0,
+          "connect by address only");
+    irohds_net_conn_info info;
+    CHECK(irohds_net_conn_info_get(c, &info) == 0 && !info.remote_id_known,
+          "id unknown before the handshake");
+    CHECK(run_until(&p.loop, int_positive, &p.cli.connected, 3000), "connected");
+    CHECK(irohds_net_conn_info_get(c, &info) == 0 && info.remote_id_known &&
+              memcmp(info.remote_id, p.ks.pk, 32) == 0,
+          "the remote id is the key the server proved");
+    CHECK(irohds_net_find(p.cli.ep, p.ks.pk, ALPN_BYTES) == c, "found by the id learnt");
+    pair_down(&p);
+}
+
 static int64_t open_write(irohds_net_conn *c, bool bidi, const void *data, size_t len, bool fin)
 {
     int64_t sid = -1;
@@ -1635,6 +1665,7 @@ int main(int argc, char **argv)
     test_vectors();
     test_handshake();
     test_wrong_id();
+    test_any_id();
     test_echo("127.0.0.1");
     test_echo("::1");
     test_uni();
