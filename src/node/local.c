@@ -4,12 +4,14 @@
  * node serves.  This file is the mDNS core's host: the socket, the timer,
  * and what a sighting means for the node.
  *
- * The socket: UDP 0.0.0.0:5353 with SO_REUSEADDR and SO_REUSEPORT, so it
- * shares the port with any other responder on the host (avahi); member of
- * 224.0.0.251 on every IPv4 interface that has an address (loopback aside);
- * multicast sent from the first such interface, TTL 255 (RFC 6762 §11), loop
- * on (other daemons on this host hear us; the core drops our own packets).
- * IPv4 only for now: the IPv6 group (ff02::fb) is left for later.
+ * The sockets: UDP 0.0.0.0:5353 and [::]:5353 (v6 only), with SO_REUSEADDR
+ * and SO_REUSEPORT, so they share the port with any other responder on the
+ * host (avahi); members of 224.0.0.251 and ff02::fb on every interface that
+ * is up (loopback aside); multicast sent from the first such interface,
+ * TTL / hop limit 255 (RFC 6762 §11), loop on (other daemons on this host
+ * hear us; the core drops our own packets).  Group packets go out on both
+ * families; a unicast answer on the socket of its destination's family.
+ * The IPv6 socket is optional: a host without IPv6 speaks mDNS over IPv4.
  *
  * A sighting of a peer (its node id, addresses, QUIC port, namespaces) puts
  * its addresses in the address book (source "mdns") and, for every
@@ -22,6 +24,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -31,8 +34,8 @@
 
 typedef struct node_mdns {
     irohds_mdns *m;
-    int fd;
-    uv_poll_t poll;
+    int fd, fd6; /* fd6 is -1 without IPv6 */
+    uv_poll_t poll, poll6;
     uv_timer_t timer;
     irohds_node *n;
     int handles; /* still to close */
@@ -44,6 +47,15 @@ static struct sockaddr_in group_addr(void)
     struct sockaddr_in g = {.sin_family = AF_INET};
     g.sin_port = htons(IROHDS_MDNS_PORT);
     g.sin_addr.s_addr = htonl(0xe00000fbu); /* 224.0.0.251 */
+    return g;
+}
+
+/* [ff02::fb]:5353 */
+static struct sockaddr_in6 group6_addr(void)
+{
+    struct sockaddr_in6 g = {.sin6_family = AF_INET6};
+    g.sin6_port = htons(IROHDS_MDNS_PORT);
+    inet_pton(AF_INET6, "ff02::fb", &g.sin6_addr);
     return g;
 }
 
@@ -77,6 +89,79 @@ static void from_dns_addr(const irohds_dns_addr *a, uint16_t port, struct sockad
         memcpy(&s6->sin6_addr, a->ip, 16);
         s6->sin6_port = htons(port);
     }
+}
+
+/* A packet to the groups (both families) or to one address. */
+static void send_pkt(node_mdns *md, const irohds_mdns_packet *pkt)
+{
+    if (pkt->unicast) {
+        struct sockaddr_storage to;
+        from_dns_addr(&pkt->to, pkt->to.port, &to);
+        int fd = to.ss_family == AF_INET ? md->fd : md->fd6;
+        if (fd >= 0)
+            sendto(fd, pkt->data, pkt->len, 0, (struct sockaddr *)&to,
+                   to.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                           : sizeof(struct sockaddr_in6));
+        return;
+    }
+    struct sockaddr_in g = group_addr();
+    sendto(md->fd, pkt->data, pkt->len, 0, (struct sockaddr *)&g, sizeof g);
+    if (md->fd6 >= 0) {
+        struct sockaddr_in6 g6 = group6_addr();
+        sendto(md->fd6, pkt->data, pkt->len, 0, (struct sockaddr *)&g6, sizeof g6);
+    }
+}
+
+/* ff02::fb on every IPv6-capable interface that is up; the first one also
+ * carries our multicast sends.  Returns how many were joined. */
+static int join_groups6(int fd)
+{
+    struct ifaddrs *ifs;
+    if (getifaddrs(&ifs) != 0)
+        return 0;
+    int joined = 0;
+    unsigned last = 0;
+    for (struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6 ||
+            (i->ifa_flags & IFF_LOOPBACK) || !(i->ifa_flags & IFF_UP))
+            continue;
+        unsigned idx = if_nametoindex(i->ifa_name);
+        if (!idx || idx == last)
+            continue; /* one join per interface, whatever its addresses */
+        last = idx;
+        struct ipv6_mreq mr = {.ipv6mr_interface = idx};
+        inet_pton(AF_INET6, "ff02::fb", &mr.ipv6mr_multiaddr);
+        if (setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr, sizeof mr) != 0)
+            continue;
+        if (joined++ == 0)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &idx, sizeof idx);
+    }
+    freeifaddrs(ifs);
+    return joined;
+}
+
+static int open_socket6(void)
+{
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, hops = 255;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = htons(IROHDS_MDNS_PORT)};
+    if (bind(fd, (struct sockaddr *)&any, sizeof any) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof hops);
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one, sizeof one);
+    if (join_groups6(fd) == 0) {
+        close(fd);
+        return -ENETDOWN;
+    }
+    return fd;
 }
 
 /* Join 224.0.0.251 on every IPv4 interface with an address; the first one
@@ -172,16 +257,8 @@ static void pump(node_mdns *md)
     int64_t now = (int64_t)node_now_ms();
     int64_t next = irohds_mdns_periodic(md->m, now);
     irohds_mdns_packet pkt;
-    while (irohds_mdns_next_packet(md->m, &pkt)) {
-        struct sockaddr_storage to;
-        struct sockaddr_in g = group_addr();
-        if (pkt.unicast)
-            from_dns_addr(&pkt.to, pkt.to.port, &to);
-        else
-            memcpy(&to, &g, sizeof g);
-        if (to.ss_family == AF_INET)
-            sendto(md->fd, pkt.data, pkt.len, 0, (struct sockaddr *)&to, sizeof(struct sockaddr_in));
-    }
+    while (irohds_mdns_next_packet(md->m, &pkt))
+        send_pkt(md, &pkt);
     irohds_mdns_event ev;
     while (irohds_mdns_next_event(md->m, &ev))
         if (ev.kind == IROHDS_MDNS_PEER_SEEN)
@@ -196,11 +273,12 @@ static void on_readable(uv_poll_t *h, int status, int events)
     (void)events;
     if (status < 0)
         return;
+    int fd = h == &md->poll ? md->fd : md->fd6;
     uint8_t buf[9000];
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage from;
         socklen_t fl = sizeof from;
-        ssize_t r = recvfrom(md->fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+        ssize_t r = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
         if (r < 0)
             break;
         irohds_dns_addr a;
@@ -259,16 +337,22 @@ int node_mdns_start(irohds_node *n)
         return e;
     }
     md->fd = fd;
+    md->fd6 = open_socket6();
     md->n = n;
     uv_poll_init(n->loop, &md->poll, fd);
     md->poll.data = md;
     uv_poll_start(&md->poll, UV_READABLE, on_readable);
+    if (md->fd6 >= 0) {
+        uv_poll_init(n->loop, &md->poll6, md->fd6);
+        md->poll6.data = md;
+        uv_poll_start(&md->poll6, UV_READABLE, on_readable);
+    }
     uv_timer_init(n->loop, &md->timer);
     md->timer.data = md;
     n->mdns = md;
     pump(md);
-    IROHDS_INFO("node: mDNS on (_irohv1._udp.local, %zu address%s)", cfg.n_addrs,
-                cfg.n_addrs == 1 ? "" : "es");
+    IROHDS_INFO("node: mDNS on (_irohv1._udp.local over IPv4%s, %zu address%s)",
+                md->fd6 >= 0 ? " and IPv6" : "", cfg.n_addrs, cfg.n_addrs == 1 ? "" : "es");
     return 0;
 }
 
@@ -291,6 +375,8 @@ static void on_closed(uv_handle_t *h)
     if (--md->handles == 0) {
         irohds_node *n = md->n;
         close(md->fd);
+        if (md->fd6 >= 0)
+            close(md->fd6);
         irohds_mdns_free(md->m);
         free(md);
         node_unref(n);
@@ -306,14 +392,17 @@ bool node_mdns_stop(irohds_node *n)
     n->mdns = NULL;
     irohds_mdns_goodbye(md->m, (int64_t)node_now_ms());
     irohds_mdns_packet pkt;
-    struct sockaddr_in g = group_addr();
     while (irohds_mdns_next_packet(md->m, &pkt))
         if (!pkt.unicast)
-            sendto(md->fd, pkt.data, pkt.len, 0, (struct sockaddr *)&g, sizeof g);
-    md->handles = 2;
+            send_pkt(md, &pkt);
+    md->handles = 2 + (md->fd6 >= 0);
     uv_poll_stop(&md->poll);
     uv_timer_stop(&md->timer);
     uv_close((uv_handle_t *)&md->poll, on_closed);
     uv_close((uv_handle_t *)&md->timer, on_closed);
+    if (md->fd6 >= 0) {
+        uv_poll_stop(&md->poll6);
+        uv_close((uv_handle_t *)&md->poll6, on_closed);
+    }
     return true;
 }
