@@ -27,12 +27,17 @@ crashing on one).  So here:
   dtypes, but nothing here relies on that), ``_frombuffer`` / ``scalar``
   only with a checked, non-object dtype;
 * BUILD applies only to a dtype or an array that this load created and has
-  not built yet.  A dtype's state is tried on a scratch copy first and must
-  give exactly the flags, item size and alignment numpy derives from the
-  dtype's own description (``_check_dtype``); an array's state must carry
-  such a dtype and raw bytes (or, for an object dtype, a list of objects
-  this unpickler made).  A dtype may be used only after its BUILD, so it
-  cannot change under an array that already uses it;
+  not built yet.  numpy's dtype __setstate__ trusts its input (fuzzing,
+  tests/python/numpy_fuzz.py, finds states that crash it, or that make a
+  dtype numpy crashes on merely comparing), so the sender's state never
+  reaches it: the state must have the exact shape and types numpy writes,
+  the dtype it describes is built with numpy's constructor (which checks
+  offsets, overlaps, sizes), and the state must equal the one numpy writes
+  for that dtype; numpy's own state is what gets applied.  An array's state
+  must carry such a dtype and, for an object dtype, a list of exactly one
+  object (made here) per element, else raw bytes of exactly the array's
+  size.  A dtype may be used only after its BUILD, so it cannot change
+  under an array that already uses it;
 * NEWOBJ, NEWOBJ_EX, INST, OBJ, extension codes and persistent ids are
   refused outright.
 
