@@ -1,7 +1,8 @@
 """irohds.explain(f, *args, **kwargs): why a call would hit, fetch, compute or wait.
 
 The key is computed exactly as the call computes it; nothing is computed,
-no lease is taken, no daemon is started and the store is not touched.  The
+no lease is taken, no daemon is started and nothing is written (apart from
+the identity cache entry the first keying of a function writes).  The
 tiers are asked in the call's order: this process's memory, the local
 store, then the daemon (EXPLAIN, docs/ipc.md "EXPLAIN JSON"), whose answer
 carries the numbers behind its decision (local compute estimate, download

@@ -27,12 +27,17 @@ crashing on one).  So here:
   dtypes, but nothing here relies on that), ``_frombuffer`` / ``scalar``
   only with a checked, non-object dtype;
 * BUILD applies only to a dtype or an array that this load created and has
-  not built yet.  A dtype's state is tried on a scratch copy first and must
-  give exactly the flags, item size and alignment numpy derives from the
-  dtype's own description (``_check_dtype``); an array's state must carry
-  such a dtype and raw bytes (or, for an object dtype, a list of objects
-  this unpickler made).  A dtype may be used only after its BUILD, so it
-  cannot change under an array that already uses it;
+  not built yet.  numpy's dtype __setstate__ trusts its input (fuzzing,
+  tests/python/numpy_fuzz.py, finds states that crash it, or that make a
+  dtype numpy crashes on merely comparing), so the sender's state never
+  reaches it: the state must have the exact shape and types numpy writes,
+  the dtype it describes is built with numpy's constructor (which checks
+  offsets, overlaps, sizes), and the state must equal the one numpy writes
+  for that dtype; numpy's own state is what gets applied.  An array's state
+  must carry such a dtype and, for an object dtype, a list of exactly one
+  object (made here) per element, else raw bytes of exactly the array's
+  size.  A dtype may be used only after its BUILD, so it cannot change
+  under an array that already uses it;
 * NEWOBJ, NEWOBJ_EX, INST, OBJ, extension codes and persistent ids are
   refused outright.
 
@@ -83,6 +88,7 @@ ALLOWED = sorted(f"{m}.{n}" for m, n in _BUILTINS | set(_NUMPY) | {_FILEREF})
 
 _DTYPE_SPEC = re.compile(r"[A-Za-z][0-9]{0,9}\Z")  # what numpy writes: 'f8', 'O8', 'U5', 'V16', 'M8'
 _DEPTH = 6  # how deep a dtype state is searched for the dtypes it uses
+_ALIGNED_STRUCT = 0x80  # NPY_ALIGNED_STRUCT in a dtype's flags
 
 
 def _numpy() -> Any:
@@ -294,7 +300,7 @@ class _Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
 
     def _sealed_dtype(self, dt: Any, what: str) -> Any:
         """dt if it is a dtype this load made and built (so checked), else Refused."""
-        if self._built.get(id(dt)) is not dt:
+        if not self._is_built_dtype(dt):
             raise Refused(f"{what} with a dtype not rebuilt by this load ({_describe(dt)})")
         return dt
 
@@ -309,19 +315,102 @@ class _Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
             found += self._dtypes_in(item, depth + 1)
         return found
 
+    def _check_dtype_state(self, spec: str, state: Any) -> None:
+        """Refused unless state has exactly the shape and types of the states
+        numpy writes for a dtype of that spec (version 3: 8 items; version 4:
+        9, with metadata; a datetime's always with its unit).  numpy's dtype
+        __setstate__ trusts what it is given: an int where the fields dict
+        goes, or a datetime without its unit, crashes it."""
+        if type(state) is not tuple or len(state) not in (8, 9) or \
+                state[0] != len(state) - 5 or type(state[0]) is not int:
+            raise Refused("numpy.dtype BUILD with a state numpy does not write")
+        _, endian, subarray, names, fields, elsize, alignment, flags = state[:8]
+        ok = (type(endian) is str and endian in ("<", ">", "|", "=")
+              and all(type(n) is int for n in (elsize, alignment, flags))
+              and elsize >= -1 and alignment >= -1 and 0 <= flags <= 0xFFFF
+              and (names is None) == (fields is None))
+        if ok and subarray is not None:
+            ok = (type(subarray) is tuple and len(subarray) == 2
+                  and self._is_built_dtype(subarray[0]) and type(subarray[1]) is tuple
+                  and all(type(n) is int and 0 <= n < 2**31 for n in subarray[1]))
+        if ok and names is not None:
+            ok = (type(names) is tuple and type(fields) is dict and len(names) > 0
+                  and all(type(n) is str and n in fields for n in names)
+                  and all(type(k) is str and self._is_field(v) for k, v in fields.items()))
+        datetime = spec[0] in "Mm"
+        if ok:
+            ok = (len(state) == 9 and self._is_dtype_metadata(state[8], datetime)
+                  or len(state) == 8 and not datetime)
+        if not ok:
+            raise Refused("numpy.dtype BUILD with a state numpy does not write")
+
+    def _is_built_dtype(self, dt: Any) -> bool:
+        return self._built.get(id(dt)) is dt
+
+    def _is_field(self, value: Any) -> bool:
+        """(dtype, offset) or (dtype, offset, title), as numpy writes a field."""
+        return (type(value) is tuple and len(value) in (2, 3) and self._is_built_dtype(value[0])
+                and type(value[1]) is int and 0 <= value[1] < 2**31
+                and (len(value) == 2 or type(value[2]) is str))
+
+    @staticmethod
+    def _is_dtype_metadata(value: Any, datetime: bool) -> bool:
+        """None or a metadata dict; for a datetime (that, (unit, num, den, events))."""
+        if not datetime:
+            return value is None or type(value) is dict
+        if type(value) is not tuple or len(value) != 2 or not (value[0] is None
+                                                             or type(value[0]) is dict):
+            return False
+        unit = value[1]
+        return (type(unit) is tuple and len(unit) == 4 and type(unit[0]) is bytes
+                and len(unit[0]) <= 16 and all(type(n) is int and 0 < n < 2**31 for n in unit[1:]))
+
     def _build_dtype(self, dt: Any, state: Any) -> None:
-        if type(state) is not tuple:
-            raise Refused(f"numpy.dtype BUILD with a {type(state).__name__} state")
+        """The sender's state never reaches numpy's dtype __setstate__, which
+        trusts it (a state numpy would never write can crash it, or make a
+        dtype that crashes numpy when merely compared).  Instead the dtype
+        the state describes is built with numpy's constructor, which checks
+        everything; the state must then be exactly the one numpy itself
+        writes for that dtype, and that state, numpy's own, is applied."""
+        _, spec, align = self._unbuilt[id(dt)]
+        self._check_dtype_state(spec, state)
         for inner in self._dtypes_in(state):
             self._sealed_dtype(inner, "numpy.dtype BUILD")
-        _, spec, align = self._unbuilt[id(dt)]
-        scratch = self._np.dtype(spec, align, True)
-        scratch.__setstate__(state)  # numpy's own checks first, on a copy nobody uses
-        _check_dtype(self._np, scratch)
-        dt.__setstate__(state)
+        try:
+            good = self._describe_dtype(spec, state)
+            _, args, own = good.__reduce__()
+            same = args == (spec, align, True) and own == state
+        except Exception as exc:  # noqa: BLE001 - numpy refusing the description is a refusal
+            raise Refused(f"numpy.dtype with an invalid description ({exc})") from exc
+        if not same:
+            raise Refused("numpy.dtype BUILD with a state that is not numpy's own for the "
+                          "dtype it describes")
+        dt.__setstate__(own)
         _check_dtype(self._np, dt)
         del self._unbuilt[id(dt)]
         self._built[id(dt)] = dt
+
+    def _describe_dtype(self, spec: str, state: Tuple[Any, ...]) -> Any:
+        """The dtype a (checked) BUILD state describes, made by numpy's constructor."""
+        np = self._np
+        _, endian, subarray, names, fields, elsize, _, flags = state[:8]
+        extra = state[8] if len(state) == 9 else None
+        metadata = extra[0] if type(extra) is tuple else extra
+        kw = {"metadata": metadata} if metadata else {}
+        if names is not None:
+            entries = [fields[n] for n in names]
+            desc: Dict[str, Any] = {"names": list(names), "formats": [e[0] for e in entries],
+                                    "offsets": [e[1] for e in entries], "itemsize": elsize}
+            if any(len(e) == 3 for e in entries):
+                desc["titles"] = [e[2] if len(e) == 3 else None for e in entries]
+            return np.dtype(desc, align=bool(flags & _ALIGNED_STRUCT), **kw)
+        if subarray is not None:
+            return np.dtype(subarray, **kw)
+        text = spec
+        if type(extra) is tuple:  # a datetime: its unit and multiplier
+            unit, num = extra[1][0].decode("ascii"), extra[1][1]
+            text += f"[{num if num != 1 else ''}{unit}]" if unit != "generic" else ""
+        return np.dtype((endian if endian in "<>" else "") + text, **kw)
 
     def _has_objects(self, dt: Any) -> bool:
         return bool(_check_dtype(self._np, dt).hasobject)
@@ -347,6 +436,14 @@ class _Unpickler(pickle._Unpickler):  # type: ignore[name-defined,misc]
         if type(raw) is not want:
             raise Refused(f"ndarray BUILD of dtype {dt} from {type(raw).__name__} "
                           f"(numpy writes {want.__name__})")
+        # numpy trusts an object array's list to hold one item per element
+        # (a short list makes it read past the list's end), so count here
+        count = 1
+        for n in shape:
+            count *= n
+        if count > 2**40 or len(raw) != (count if want is list else count * dt.itemsize):
+            raise Refused(f"ndarray BUILD of shape {shape!r:.60} from {len(raw)} "
+                          f"{'items' if want is list else 'bytes'}")
         arr.__setstate__(state)
         del self._new_arrays[id(arr)]
 

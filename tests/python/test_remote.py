@@ -103,28 +103,41 @@ def node_id() -> str:
 
 # ------------------------------------------------------------ untrusted
 
-@pytest.mark.parametrize("name", sorted(attacks.payloads("/x")))
-def test_hostile_result_from_untrusted_peer_runs_nothing(name: str, tmp_path: Path,
-                                                         caplog: pytest.LogCaptureFixture) -> None:
-    sentinel = tmp_path / "pwned"
-    key = store_remote(tmp_path, f, (3,), pickled=attacks.payloads(str(sentinel))[name])
+def test_hostile_results_from_untrusted_peers_run_nothing(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Every payload of attacks.py, each as f(i)'s result from its own peer,
+    all served by one daemon."""
+    names = sorted(attacks.payloads("/x"))
+    cases = []
+    for i, name in enumerate(names):
+        sentinel = tmp_path / f"pwned-{i}"
+        peer = bytes([0x60 + i]) * 32
+        key = store_remote(tmp_path, f, (100 + i,), producer=peer,
+                           pickled=attacks.payloads(str(sentinel))[name])
+        cases.append((i, name, sentinel, peer, key))
     start_daemon()
-    with caplog.at_level(logging.WARNING, logger="irohds"):
-        assert f(3) == {"computed": 3}
-    time.sleep(0.2)  # a Popen child would have touched it by now
-    assert not sentinel.exists()
-    assert CALLS == [3]
-    logged = refusals(caplog)
-    assert len(logged) == 1, caplog.text
-    assert PEER.hex() in logged[0] and "test_remote.f" in logged[0]
-    if name in ("os.system", "nested-in-list", "numpy-object-array"):
-        assert f"global {os.system.__module__}.system" in logged[0]
-    # the peer's record was replaced by the result computed here
-    record = lookup(key)
-    assert record is not None and record["remote"] is False
-    assert record["producer"].hex() == irohds.info()["node_id"]
+    node = irohds.info()["node_id"]
+    for i, name, sentinel, peer, key in cases:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="irohds"):
+            assert f(100 + i) == {"computed": 100 + i}, name
+        time.sleep(0.1)  # a Popen child would have touched it by now
+        assert not sentinel.exists(), name
+        assert CALLS[-1] == 100 + i, name
+        logged = refusals(caplog)
+        assert len(logged) == 1, (name, caplog.text)
+        assert peer.hex() in logged[0] and "test_remote.f" in logged[0], name
+        if name in ("os.system", "nested-in-list", "numpy-object-array"):
+            assert f"global {os.system.__module__}.system" in logged[0], name
+        # the peer's record was replaced by the result computed here
+        record = lookup(key)
+        assert record is not None and record["remote"] is False, name
+        assert record["producer"].hex() == node, name
+    assert CALLS == [100 + i for i in range(len(names))]
     f.cache_clear()
-    assert f(3) == {"computed": 3} and CALLS == [3]  # a local hit now
+    assert [f(100 + i) for i in range(len(names))] == [{"computed": 100 + i}
+                                                       for i in range(len(names))]
+    assert len(CALLS) == len(names)  # local hits now
 
 
 def test_plain_data_from_untrusted_peer_loads_zero_copy(tmp_path: Path) -> None:
