@@ -55,13 +55,19 @@ def _daemon_pid(home: str) -> Optional[int]:
 
 
 def _alive(pid: int) -> bool:
+    """Running (a zombie is not: a detached daemon that exited waits for
+    whoever reaps orphans here, which can take a second)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def stop_daemon(home: str) -> None:
