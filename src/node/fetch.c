@@ -37,6 +37,7 @@
 #define GROUP_LEN ((uint64_t)IROHDS_BLOBS_CHUNK_LEN << IROHDS_BAO_GROUP_LOG)
 #define CLOSE_BAD_DATA 0x10             /* our close code for a provider that lied */
 #define MAX_BAD 1024                    /* (peer, blob) pairs remembered */
+#define WRITE_BATCH (1u << 20)          /* verified bytes gathered before one pwrite */
 
 typedef struct fpeer {
     int kind; /* NODE_CONN_FETCH: first, see node.c */
@@ -61,6 +62,12 @@ typedef struct seg {
     int64_t last_data_us, started_us;
     uint64_t rx;         /* response bytes received on this stream */
     bool complete;
+    /* Verified data not yet written: a segment's bytes arrive in order, so
+     * they are gathered and written 1 MiB at a time, not a group (16 KiB,
+     * one syscall) at a time. */
+    uint8_t *wbuf;
+    size_t wlen;
+    uint64_t woff;
 } seg;
 
 typedef struct dl {
@@ -71,6 +78,7 @@ typedef struct dl {
     uint8_t *ob;
     uint64_t oblen;
     uint64_t verified;
+    int write_err; /* writing the tmp file failed: the fetch fails (not the provider) */
     bool present; /* already in the store: nothing to download */
 } dl;
 
@@ -189,15 +197,50 @@ static void fpeer_free(irohds_node *n, fpeer *fp)
 
 /* --------------------------------------------------------------- segments */
 
+static int pwrite_all(int fd, const uint8_t *data, size_t len, uint64_t off)
+{
+    for (size_t done = 0; done < len;) {
+        ssize_t w = pwrite(fd, data + done, len - done, (off_t)(off + done));
+        if (w < 0)
+            return -errno;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* Write what the segment gathered. */
+static int seg_flush(seg *s)
+{
+    if (!s->wlen)
+        return 0;
+    int rc = pwrite_all(s->dl->fd, s->wbuf, s->wlen, s->woff);
+    s->woff += s->wlen;
+    s->wlen = 0;
+    if (rc && !s->dl->write_err)
+        s->dl->write_err = rc;
+    return rc;
+}
+
 static int on_data(void *ctx, uint64_t off, const uint8_t *data, size_t len)
 {
     seg *s = ctx;
     dl *d = s->dl;
-    for (size_t done = 0; done < len;) {
-        ssize_t w = pwrite(d->fd, data + done, len - done, (off_t)(off + done));
-        if (w < 0)
-            return -errno;
-        done += (size_t)w;
+    if (!s->wbuf && !(s->wbuf = malloc(WRITE_BATCH)))
+        return pwrite_all(d->fd, data, len, off);
+    if (off != s->woff + s->wlen || s->wlen + len > WRITE_BATCH) {
+        int rc = seg_flush(s);
+        if (rc)
+            return rc;
+        s->woff = off;
+    }
+    if (len >= WRITE_BATCH) {
+        int rc = pwrite_all(d->fd, data, len, off);
+        if (rc)
+            return rc;
+        s->woff = off + len;
+    } else {
+        memcpy(s->wbuf + s->wlen, data, len);
+        s->wlen += len;
     }
     /* Pre-order delivers a segment's bytes left to right. */
     if (off + len > s->start + s->got)
@@ -220,6 +263,9 @@ static int on_parent(void *ctx, uint64_t ob_off, const uint8_t pair[64])
 static void seg_detach(irohds_node *n, seg *s)
 {
     (void)n;
+    seg_flush(s); /* what verified is good, whoever sent it */
+    free(s->wbuf);
+    s->wbuf = NULL;
     if (s->dec) {
         irohds_bao_decoder_free(s->dec);
         free(s->dec);
@@ -481,8 +527,12 @@ static void finish(irohds_node *n, fetch *f, int rc)
     if (f->over || f->storing)
         return;
     if (rc == 0) {
+        for (seg *s = f->segs; s; s = s->next)
+            seg_flush(s);
         for (unsigned i = 0; i < f->ndl && !rc; i++)
-            if (!f->dls[i].present && f->dls[i].verified < f->dls[i].size)
+            if (f->dls[i].write_err)
+                rc = f->dls[i].write_err; /* e.g. the disk is full */
+            else if (!f->dls[i].present && f->dls[i].verified < f->dls[i].size)
                 rc = -EIO; /* cannot happen if the segments covered the blob */
     }
     if (rc == 0) {

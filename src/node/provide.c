@@ -4,7 +4,7 @@
  * answer with the blob's size and the bao encoding of the ranges it asked
  * for, read from the store's blob file and outboard as the stream takes them.
  *
- * Nothing is held in memory but one 64 KiB window per stream (plus what the
+ * Nothing is held in memory but one 256 KiB window per stream (plus what the
  * transport keeps until acknowledged, capped per stream): the encoder reads
  * with pread as the stream drains, so serving a 1 GiB blob to several peers
  * costs a few MiB.  Any blob in the store is served to anyone who names its
@@ -23,7 +23,7 @@
 #include "node/node_int.h"
 
 #define REQ_MAX 4096        /* a Get of one blob is ~40 bytes; iroh allows 1 MiB */
-#define WINDOW (64u << 10)  /* encoder output waiting for the stream */
+#define WINDOW (256u << 10) /* encoder output waiting for the stream */
 
 enum { ERR_PERMISSION = 1, ERR_LIMIT = 2, ERR_INTERNAL = 3 };
 
