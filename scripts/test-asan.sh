@@ -38,4 +38,4 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 echo "== fuzz targets (short runs)"
-scripts/fuzz.sh "${FUZZ_SECONDS:-15}"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
