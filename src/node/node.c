@@ -610,6 +610,11 @@ int irohds_node_start(uv_loop_t *loop, const irohds_node_options *opt, irohds_no
     nc.n_alpns = 2;
     nc.cb = &NET_CB;
     nc.user_ptr = n;
+    /* BBR v2, not the transport's BBR default: a 1 GiB download between two
+     * namespaces here ran at ~200 MB/s with BBR, 320-390 MB/s with BBR2 and
+     * 100-450 MB/s with CUBIC (bench/bench_transfer.py); BBR's bandwidth
+     * samples suffer from the receiver's bursts of verify-and-write work. */
+    nc.cc = IROHDS_NET_CC_BBR2;
     int rc = irohds_net_endpoint_init(loop, &nc, &n->ep);
     char fallback[sizeof n->cfg.listen];
     const char *colon = strrchr(n->cfg.listen, ':');
