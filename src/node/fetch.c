@@ -465,7 +465,7 @@ static void store_work(uv_work_t *req)
         if (d->present)
             continue;
         f->rc = irohds_store_ingest_verified(f->n->store, d->fd, d->hash, d->size, d->ob,
-                                             d->oblen);
+                                             d->oblen, IROHDS_INGEST_REFETCHABLE);
     }
 }
 

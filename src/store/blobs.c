@@ -99,7 +99,8 @@ static atomic_uint tmp_counter;
 
 /* Write bytes to a fresh file in tmp/, then rename it to dest: readers see
  * the whole file or none.  Mode 0444: blobs are never modified in place. */
-static int place_bytes(const irohds_store *s, const uint8_t *buf, uint64_t len, const char *dest)
+static int place_bytes(const irohds_store *s, const uint8_t *buf, uint64_t len, const char *dest,
+                       bool sync)
 {
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof tmp, "%s/tmp/%d.%u", s->dir, (int)getpid(),
@@ -108,7 +109,7 @@ static int place_bytes(const irohds_store *s, const uint8_t *buf, uint64_t len, 
     if (fd < 0)
         return -errno;
     int rc = irohds_write_all(fd, buf, len);
-    if (!rc && (s->flags & IROHDS_STORE_SYNC) && fdatasync(fd) != 0)
+    if (!rc && sync && fdatasync(fd) != 0)
         rc = -errno;
     if (!rc && fchmod(fd, 0444) != 0)
         rc = -errno;
@@ -123,11 +124,11 @@ static int place_bytes(const irohds_store *s, const uint8_t *buf, uint64_t len, 
 
 /* Give the caller's file a second name in blobs/: no bytes copied.  Works
  * when the file still has a name on this file system. */
-static int link_fd(const irohds_store *s, int fd, const char *dest)
+static int link_fd(int fd, const char *dest, bool sync)
 {
     if (fchmod(fd, 0444) != 0)
         return -errno;
-    if ((s->flags & IROHDS_STORE_SYNC) && fdatasync(fd) != 0)
+    if (sync && fdatasync(fd) != 0)
         return -errno;
     char proc[64];
     snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
@@ -141,7 +142,7 @@ static bool has_size(const char *path, uint64_t size)
 }
 
 static int place_blob(const irohds_store *s, int fd, const uint8_t *data, uint64_t len,
-                      const uint8_t *hash, const uint8_t *ob, uint64_t oblen)
+                      const uint8_t *hash, const uint8_t *ob, uint64_t oblen, bool sync)
 {
     char blob[PATH_MAX], obp[PATH_MAX], dir[PATH_MAX];
     irohds_store_blob_path(s, hash, false, blob, sizeof blob);
@@ -162,15 +163,15 @@ static int place_blob(const irohds_store *s, int fd, const uint8_t *data, uint64
     int rc = 0;
     /* outboard first: a blob under its name always has its outboard */
     if (!have_ob)
-        rc = place_bytes(s, ob, oblen, obp);
+        rc = place_bytes(s, ob, oblen, obp, sync);
     if (!rc && !have_blob) {
-        rc = link_fd(s, fd, blob);
+        rc = link_fd(fd, blob, sync);
         if (rc == -EEXIST && has_size(blob, len))
             rc = 0; /* placed meanwhile by another ingest of the same bytes */
         else if (rc)
-            rc = place_bytes(s, data, len, blob); /* unlinked file, other fs, bad old copy */
+            rc = place_bytes(s, data, len, blob, sync); /* unlinked file, other fs, bad old copy */
     }
-    if (!rc && (s->flags & IROHDS_STORE_SYNC))
+    if (!rc && sync)
         rc = irohds_fsync_dir(dir);
     return rc;
 }
@@ -187,7 +188,7 @@ int irohds_store_ingest_fd(irohds_store *s, int fd, uint8_t hash[IROHDS_HASH_LEN
         return rc;
     rc = hash_with_outboard(data, len, h, &ob, &oblen);
     if (!rc)
-        rc = place_blob(s, fd, data, len, h, ob, oblen);
+        rc = place_blob(s, fd, data, len, h, ob, oblen, s->flags & IROHDS_STORE_SYNC);
     unmap(data, len);
     free(ob);
     if (!rc) {
@@ -214,7 +215,8 @@ int irohds_store_tmp_file(irohds_store *s, int *fd, char *path, size_t cap)
 }
 
 int irohds_store_ingest_verified(irohds_store *s, int fd, const uint8_t hash[IROHDS_HASH_LEN],
-                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len)
+                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len,
+                                 unsigned flags)
 {
     int rc = store_writable(s);
     if (rc)
@@ -225,10 +227,16 @@ int irohds_store_ingest_verified(irohds_store *s, int fd, const uint8_t hash[IRO
     uint64_t len;
     if ((rc = map_fd(fd, &data, &len)) != 0)
         return rc;
+    /* A small blob whose bytes a crash lost is caught by its readers, which
+     * re-hash every blob up to IROHDS_STORE_SMALL_BLOB on each read, and
+     * fetched again; a larger one is mapped unchecked, so it must be on disk
+     * before the record that points at it is. */
+    bool sync = (s->flags & IROHDS_STORE_SYNC) && !((flags & IROHDS_INGEST_REFETCHABLE) &&
+                                                    size <= IROHDS_STORE_SMALL_BLOB);
     if (len != size)
         rc = -EINVAL;
     else
-        rc = place_blob(s, fd, data, len, hash, outboard, outboard_len);
+        rc = place_blob(s, fd, data, len, hash, outboard, outboard_len, sync);
     unmap(data, len);
     return rc;
 }
@@ -269,7 +277,8 @@ int irohds_store_verify_blob(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN
         if (r == -ENOENT && oblen == 0)
             r = 0; /* empty outboards are not stored */
         if (r || havelen != oblen || (oblen && memcmp(have, ob, oblen) != 0))
-            rc = store_writable(s) ? -EBADMSG : place_bytes(s, ob, oblen, obp);
+            rc = store_writable(s) ? -EBADMSG
+                                   : place_bytes(s, ob, oblen, obp, s->flags & IROHDS_STORE_SYNC);
         free(have);
     }
     unmap(data, len);
@@ -288,7 +297,8 @@ int store_write_outboard(irohds_store *s, const uint8_t hash[IROHDS_HASH_LEN],
     if (rc)
         return rc;
     irohds_store_blob_path(s, hash, true, obp, sizeof obp);
-    rc = memcmp(h, hash, IROHDS_HASH_LEN) ? -EBADMSG : place_bytes(s, ob, oblen, obp);
+    rc = memcmp(h, hash, IROHDS_HASH_LEN) ? -EBADMSG
+                                          : place_bytes(s, ob, oblen, obp, s->flags & IROHDS_STORE_SYNC);
     free(ob);
     return rc;
 }

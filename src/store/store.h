@@ -162,7 +162,23 @@ int irohds_store_tmp_file(irohds_store *s, int *fd, char *path, size_t cap);
  * Worker-thread safe like ingest_fd.
  */
 int irohds_store_ingest_verified(irohds_store *s, int fd, const uint8_t hash[IROHDS_HASH_LEN],
-                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len);
+                                 uint64_t size, const uint8_t *outboard, uint64_t outboard_len,
+                                 unsigned flags);
+
+/*
+ * Blobs up to this size are re-hashed by every reader on every read
+ * (python/irohds/_native/result.c), so a corrupt or torn small blob never
+ * reaches a caller.
+ */
+#define IROHDS_STORE_SMALL_BLOB (64 * 1024)
+
+enum {
+    /* ingest_verified: the bytes can be fetched again (a download), so a
+     * small blob (<= IROHDS_STORE_SMALL_BLOB) skips fdatasync even with
+     * IROHDS_STORE_SYNC: if a crash tears it, readers see the bad hash, drop
+     * it and the daemon fetches it again. */
+    IROHDS_INGEST_REFETCHABLE = 1,
+};
 
 /* Same for a file given by path (it is copied or linked, never moved). */
 int irohds_store_ingest_path(irohds_store *s, const char *path, uint8_t hash[IROHDS_HASH_LEN],

@@ -519,11 +519,12 @@ static void test_ingest_verified(void)
     CHECK(irohds_store_tmp_file(s, &fd, path, sizeof path) == 0, "tmp file");
     CHECK(strstr(path, "/store/tmp/") != NULL, "tmp file under store/tmp: %s", path);
     CHECK(irohds_write_all(fd, data, len) == 0, "write");
-    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen - 64) == -EINVAL,
+    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen - 64, 0) == -EINVAL,
           "short outboard refused");
-    CHECK(irohds_store_ingest_verified(s, fd, root, len + 1, ob, oblen) == -EINVAL,
+    CHECK(irohds_store_ingest_verified(s, fd, root, len + 1, ob, oblen, 0) == -EINVAL,
           "size that is not the file's refused");
-    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen) == 0, "ingest_verified");
+    CHECK(irohds_store_ingest_verified(s, fd, root, len, ob, oblen, IROHDS_INGEST_REFETCHABLE) == 0,
+          "ingest_verified");
     struct stat a, b;
     char blob[512];
     irohds_store_blob_path(s, root, false, blob, sizeof blob);

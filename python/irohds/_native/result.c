@@ -20,6 +20,7 @@
  * bounds-checked: a blob may come from a peer.
  */
 #include "native.h"
+#include "store/store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -395,6 +396,11 @@ PyObject *irohds_result_open_fd(int fd, uint64_t size, const uint8_t *expect_has
  * nothing to wait for.  The hash is always checked: small blobs are cheap to
  * re-hash, and this is what catches a corrupted store file on a hit.
  */
+/* The store counts on this check to catch torn small blobs it did not sync
+ * (IROHDS_INGEST_REFETCHABLE, store/store.h). */
+_Static_assert(IROHDS_NATIVE_NOGIL_BYTES >= IROHDS_STORE_SMALL_BLOB,
+               "readers must re-hash every blob the store may leave unsynced");
+
 PyObject *irohds_result_read_small(int fd, uint64_t size, const uint8_t *expect_hash)
 {
     if (size < HEADER_FIXED || size > IROHDS_NATIVE_NOGIL_BYTES)
