@@ -8,6 +8,13 @@ Each consumer then calls the function once: the call becomes a QUIC
 handshake to A, a verified download, a store put and a load.  Timed from the
 call to the returned value, in a fresh process (the store open included).
 
+Before that, each consumer runs irohds.explain on the function once: it
+computes the function's identity (parsing its source, the one-time cost of a
+function's first call on a machine, kept in the data dir afterwards) and asks
+the daemon, but opens no connection to A.  So the figure is what a missing
+connection costs, not what a function never seen on this machine costs; the
+latter is printed too, from one more consumer that skips the explain.
+
 A second call per consumer, for another key, measures the same with the
 connection to A already up.
 
@@ -79,6 +86,13 @@ print(json.dumps({"dt": time.perf_counter() - t, "ok": got == 1024}))
 '''
 
 
+EXPLAIN = '''
+import irohds, m_small, sys
+irohds.explain(m_small.small, int(sys.argv[1]))
+print('{"ok": true}')
+'''
+
+
 def run_json(host, script: str, *args: str, cwd: str = "") -> dict:
     env = host.env()
     if cwd:
@@ -99,23 +113,28 @@ def main() -> int:
 
     from netlab import Lab
 
-    with Lab(1 + CONSUMERS) as lab, C.tmp_dir() as code:
-        a, consumers = lab.hosts[0], lab.hosts[1:]
+    with Lab(2 + CONSUMERS) as lab, C.tmp_dir() as code:
+        a, consumers, fresh = lab.hosts[0], lab.hosts[1:-1], lab.hosts[-1]
         C.write_module(code, "m_small", MODULE)
         a.start_daemon()
-        for h in consumers:
+        for h in consumers + [fresh]:
             h.start_daemon(bootstrap=[a])
         for h in lab.hosts:
             h.python("import irohds; irohds.join('bench')")
-        for x in range(2 * CONSUMERS):
+        for x in range(2 * CONSUMERS + 1):
             run_json(a, CALL, str(x), cwd=code)  # A computes and announces
         time.sleep(2.0)  # announcements and RTT samples settle
 
         cold, warm = [], []
         for i, h in enumerate(consumers):
+            run_json(h, EXPLAIN, str(i), cwd=code)  # identity known here; no connection to A
             cold.append(run_json(h, CALL, str(i), cwd=code)["dt"])
             warm.append(run_json(h, CALL, str(CONSUMERS + i), cwd=code)["dt"])
-        computed = sum("computing m_small.small here" in h.log() for h in consumers)
+        first_ever = run_json(fresh, CALL, str(2 * CONSUMERS), cwd=code)["dt"]
+        for line in fresh.log().splitlines():
+            if "m_small.small" in line:
+                C.info("fresh consumer: " + line.split("] ", 1)[-1][:160])
+        computed = sum("computing m_small.small here" in h.log() for h in consumers + [fresh])
 
         srv = a.popen([sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True)
         assert srv.stdout.readline().strip() == "ready"
@@ -124,6 +143,8 @@ def main() -> int:
 
     C.info(f"not yet connected: {C.fmt_dist(cold)}")
     C.info(f"connected:         {C.fmt_dist(warm)}")
+    C.info(f"not connected, and the function's first call on that machine: "
+           f"{C.fmt_time(first_ever)}")
     C.info(f"TCP connect + 1 KB round trip (fresh process): {C.fmt_dist(tcp)}")
     if computed:
         C.info(f"WARNING: {computed} consumer(s) computed instead of fetching")
