@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BUILD  := build/release
 ASAN   := build/asan
 
-.PHONY: all deps install test test-c test-py test-net test-asan demo bench fuzz clean
+.PHONY: all deps install test test-c test-py test-net test-asan test-interop demo bench fuzz clean
 
 all: install
 
@@ -41,6 +41,16 @@ test-net: install
 # C unit tests, then the Python tests against the sanitized extension and daemon.
 test-asan: deps
 	scripts/test-asan.sh
+
+# irohds against a real iroh node (tests/interop/run.sh, docs/interop.md).
+# Not part of `test`: the Rust oracle's first build takes a long while.
+# CARGO_BUILD_JOBS defaults to the machine's cores; the oracle's Cargo.lock is
+# used as committed (--locked).
+test-interop: install
+	@[ -f build/dev/build.ninja ] || meson setup build/dev
+	ninja -C build/dev tests/interop/blobs_get
+	cd tests/interop/iroh-oracle && cargo build --release --locked
+	tests/interop/run.sh
 
 demo: install
 	scripts/demo.sh

@@ -4,18 +4,22 @@
  * daemon's decision logic.  An interop test tool (tests/interop/run.sh),
  * built by meson, not installed.
  *
- *   blobs_get [-v] [--sni] <node id hex> <ip:port> <hash hex> <out> [<first chunk> <end chunk|->]
+ *   blobs_get [-v] [--sni] [--raw FILE] <node id hex> <ip:port> <hash hex> <out> [RANGES]
  *
- * Without a range it asks for the whole blob (iroh's GetRequest::blob: the
+ * Without RANGES it asks for the whole blob (iroh's GetRequest::blob: the
  * ranges "all" for blob 0, nothing for later blobs) and writes the blob to
- * out.  With a range it asks for chunks [first, end) (1 KiB BLAKE3 chunks;
- * "-": to the end) and writes the verified bytes of that range, from byte
- * first*1024 on.  Exit 0 and "ok size N bytes M ..." on stdout only when the
- * response verified completely against the hash and the stream ended
- * cleanly; otherwise a reason on stderr and exit 1.
+ * out.  RANGES selects 1 KiB BLAKE3 chunks: comma-separated, ascending
+ * items "A-B" (chunks [A, B)), "A-" (A to the end) or "last" (iroh's
+ * last_chunk(): an open range from chunk 2^64-1, answered with the last
+ * chunk); out then gets the verified bytes the response carried, in order.
+ * Exit 0 and "ok size N bytes M ..." on stdout only when the response
+ * verified completely against the hash and the stream ended cleanly;
+ * otherwise a reason on stderr and exit 1.
  *
- * --sni sends iroh's synthetic server name (older iroh did); -v logs the
- * transport at debug level.
+ * --raw FILE also writes the response as received (size header and bao
+ * encoding), to compare encoders byte for byte.  --sni sends iroh's
+ * synthetic server name (older iroh did); -v logs the transport at debug
+ * level.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,11 +43,11 @@ typedef struct {
     int64_t sid;
     uint8_t hash[32];
     irohds_blobs_ranges ranges;
-    uint64_t base;       /* blob offset of out's first byte */
-    int fd;
+    uint64_t next_off;   /* blob offset after the last byte written */
+    int fd, raw_fd;
     irohds_bao_decoder dec;
     uint64_t rx;         /* response bytes */
-    uint64_t written;    /* bytes written to out (contiguous from base) */
+    uint64_t written;    /* bytes written to out */
     bool fin, ok, failed;
     char why[512];
     uint64_t t0;
@@ -62,8 +66,9 @@ static void fail(getter *g, const char *fmt, const char *detail)
 static int on_data(void *ctx, uint64_t offset, const uint8_t *data, size_t len)
 {
     getter *g = ctx;
-    if (offset != g->base + g->written)
-        return -EBADMSG; /* the decoder hands out data in order; a gap is a bug */
+    if (g->written && offset < g->next_off)
+        return -EBADMSG; /* the decoder hands out data in order */
+    g->next_off = offset + len;
     while (len) {
         ssize_t w = pwrite(g->fd, data, len, (off_t)g->written);
         if (w < 0)
@@ -106,6 +111,8 @@ static void recv_cb(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *
     if (sid != g->sid || g->failed)
         return;
     g->rx += len;
+    if (g->raw_fd >= 0 && len && write(g->raw_fd, data, len) != (ssize_t)len)
+        return fail(g, "%s", "cannot write the raw response");
     int rc = irohds_bao_decoder_feed(&g->dec, data, len);
     if (rc)
         return fail(g, "response failed verification: %s", strerror(-rc));
@@ -163,25 +170,57 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: blobs_get [-v] [--sni] <node id hex> <ip:port> <hash hex> <out> "
-                    "[<first chunk> <end chunk|->]\n");
+    fprintf(stderr, "usage: blobs_get [-v] [--sni] [--raw FILE] <node id hex> <ip:port> "
+                    "<hash hex> <out> [A-B,C-,last]\n");
     return 2;
+}
+
+/* "A-B,C-,last" (see the top of the file) into rs. */
+static int parse_ranges(const char *spec, irohds_blobs_ranges *rs)
+{
+    irohds_blobs_ranges_empty(rs);
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *save = NULL;
+    for (char *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        uint64_t a, b = IROHDS_BLOBS_OPEN;
+        if (!strcmp(item, "last")) {
+            a = UINT64_MAX;
+        } else {
+            char *dash = strchr(item, '-');
+            if (!dash)
+                return -EINVAL;
+            *dash = '\0';
+            if (parse_u64(item, &a) || (dash[1] && parse_u64(dash + 1, &b)))
+                return -EINVAL;
+        }
+        if (a == UINT64_MAX && rs->n == 0) {
+            irohds_blobs_ranges_from(rs, UINT64_MAX);
+            continue;
+        }
+        if (irohds_blobs_ranges_add(rs, a, b) != 0)
+            return -EINVAL;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     bool verbose = false, sni = false;
+    const char *raw = NULL;
     int a = 1;
     for (; a < argc && argv[a][0] == '-' && argv[a][1]; a++) {
         if (!strcmp(argv[a], "-v"))
             verbose = true;
         else if (!strcmp(argv[a], "--sni"))
             sni = true;
+        else if (!strcmp(argv[a], "--raw") && a + 1 < argc)
+            raw = argv[++a];
         else
             return usage();
     }
     int nargs = argc - a;
-    if (nargs != 4 && nargs != 6)
+    if (nargs != 4 && nargs != 5)
         return usage();
     if (sodium_init() < 0)
         return 1;
@@ -198,17 +237,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "blobs_get: bad address %s\n", argv[a + 1]);
         return 2;
     }
-    if (nargs == 6) {
-        uint64_t first, end = IROHDS_BLOBS_OPEN;
-        if (parse_u64(argv[a + 4], &first) ||
-            (strcmp(argv[a + 5], "-") && parse_u64(argv[a + 5], &end))) {
-            fprintf(stderr, "blobs_get: bad range\n");
+    if (nargs == 5) {
+        if (parse_ranges(argv[a + 4], &g.ranges) != 0) {
+            fprintf(stderr, "blobs_get: bad ranges %s\n", argv[a + 4]);
             return 2;
         }
-        irohds_blobs_ranges_single(&g.ranges, first, end);
-        g.base = first * IROHDS_BLOBS_CHUNK_LEN;
     } else {
         irohds_blobs_ranges_all(&g.ranges);
+    }
+    g.raw_fd = -1;
+    if (raw && (g.raw_fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+        perror(raw);
+        return 1;
     }
     g.fd = open(argv[a + 3], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (g.fd < 0) {
@@ -256,6 +296,8 @@ int main(int argc, char **argv)
     uv_run(&g.loop, UV_RUN_DEFAULT);
     uv_loop_close(&g.loop);
     close(g.fd);
+    if (g.raw_fd >= 0)
+        close(g.raw_fd);
 
     uint64_t size = 0;
     bool have = irohds_bao_decoder_size(&g.dec, &size);
@@ -265,9 +307,9 @@ int main(int argc, char **argv)
                 (unsigned long long)g.written);
         return 1;
     }
-    printf("ok size %llu%s bytes %llu from %llu response %llu elapsed_ms %.1f\n",
-           (unsigned long long)size, have && irohds_bao_decoder_size_verified(&g.dec) ? "" : "?",
-           (unsigned long long)g.written, (unsigned long long)g.base,
-           (unsigned long long)g.rx, ms);
+    printf("ok size %llu (%s) bytes %llu response %llu elapsed_ms %.1f\n",
+           (unsigned long long)size,
+           have && irohds_bao_decoder_size_verified(&g.dec) ? "verified" : "unverified",
+           (unsigned long long)g.written, (unsigned long long)g.rx, ms);
     return 0;
 }

@@ -7,9 +7,13 @@
 //!       add <file> as a raw blob to an in-memory store, print
 //!       `node_id <hex>`, `addr <ip:port>`, `hash <hex>`, `ready`, then serve
 //!       /iroh-bytes/4 until killed.
-//!   iroh-oracle get <node_id hex> <ip:port> <hash hex> <out>
-//!       fetch the blob with iroh-blobs' own getter (which verifies every bao
-//!       node against <hash>) and write the bytes to <out>.
+//!   iroh-oracle get <node_id hex> <ip:port> <hash hex> <out> [RANGES]
+//!       fetch the blob (or the chunk RANGES "A-B,C-,last", as blobs_get.c)
+//!       with iroh-blobs' get state machine, which verifies every bao node
+//!       against <hash>, and write the verified bytes to <out>, in order.
+//!   iroh-oracle download <node_id hex> <ip:port> <hash hex> <out>
+//!       the application path: iroh-blobs' Downloader fetches the blob into
+//!       a MemStore, then it is exported to <out>.
 //!   iroh-oracle gossip <topic hex | ns:NAME> <node_id@ip:port | -> <message | query:KEY>
 //!       join <topic> through the bootstrap peer ("-": none, wait to be
 //!       joined), broadcast <message> once a neighbor is up, and print every
@@ -19,7 +23,10 @@
 //!       for cache key KEY (hex) in that namespace, signed by this node.
 //!
 //! Environment: ORACLE_BIND (default 127.0.0.1:0), ORACLE_TIMEOUT (seconds for
-//! connect + transfer, default 60), RUST_LOG (tracing filter, to stderr).
+//! connect + transfer, default 60), ORACLE_SEND_AFTER_MS (gossip: wait after
+//! the first neighbor before broadcasting, default 300), ORACLE_COUNT (gossip:
+//! broadcast that many messages, 200 ms apart, "#i" appended; default 1), RUST_LOG (tracing
+//! filter, to stderr).
 
 use std::{
     io::Write,
@@ -108,23 +115,42 @@ async fn serve(file: &str) -> Result<()> {
     Ok(())
 }
 
-/// Fetch chunks [first, end) (end None: to the end of the blob) of `hash` with
-/// iroh-blobs' get state machine, which runs bao-tree's decoder against the
-/// root hash: every parent and leaf is checked before it is handed out.
-/// Returns the size from the header and the leaves, in order.
+/// "A-B,C-,last" (see blobs_get.c): chunks [A, B), C to the end, and
+/// ChunkRanges::last_chunk(); None = the whole blob.
+fn parse_ranges(spec: Option<&str>) -> Result<iroh_blobs::protocol::ChunkRanges> {
+    use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt};
+    let Some(spec) = spec else {
+        return Ok(ChunkRanges::all());
+    };
+    let mut rs = ChunkRanges::empty();
+    for item in spec.split(',') {
+        let r = if item == "last" {
+            ChunkRanges::last_chunk()
+        } else {
+            let (a, b) = item.split_once('-').ok_or_else(|| anyhow!("bad range {item}"))?;
+            let a: u64 = a.parse().context("range start")?;
+            if b.is_empty() {
+                ChunkRanges::chunks(a..)
+            } else {
+                ChunkRanges::chunks(a..b.parse::<u64>().context("range end")?)
+            }
+        };
+        rs |= r;
+    }
+    Ok(rs)
+}
+
+/// Fetch `ranges` of `hash` with iroh-blobs' get state machine, which runs
+/// bao-tree's decoder against the root hash: every parent and leaf is
+/// checked before it is handed out.  Returns the size from the header and
+/// the leaves, in order.
 async fn fetch(
     conn: iroh::endpoint::Connection,
     hash: Hash,
-    first: u64,
-    end: Option<u64>,
+    ranges: iroh_blobs::protocol::ChunkRanges,
 ) -> Result<(u64, Vec<(u64, bytes::Bytes)>, iroh_blobs::get::Stats)> {
     use iroh_blobs::get::fsm;
-    use iroh_blobs::protocol::{ChunkRanges, ChunkRangesExt, GetRequest};
-    let ranges = match end {
-        None if first == 0 => ChunkRanges::all(),
-        None => ChunkRanges::chunks(first..),
-        Some(e) => ChunkRanges::chunks(first..e),
-    };
+    use iroh_blobs::protocol::GetRequest;
     let request = GetRequest::blob_ranges(hash, ranges);
     let connected = fsm::start(conn, request, Default::default()).next().await?;
     let fsm::ConnectedNext::StartRoot(start) = connected.next().await? else {
@@ -151,17 +177,11 @@ async fn fetch(
     Ok((size, leaves, stats))
 }
 
-async fn get(node: &str, addr: &str, hash: &str, out: &str, range: Option<(&str, &str)>) -> Result<()> {
+async fn get(node: &str, addr: &str, hash: &str, out: &str, ranges: Option<&str>) -> Result<()> {
     let id = parse_key(node)?;
     let addr: SocketAddr = addr.parse().context("addr")?;
     let hash = Hash::from_bytes(parse_32("hash", hash)?);
-    let (first, end) = match range {
-        None => (0, None),
-        Some((a, b)) => (
-            a.parse().context("first chunk")?,
-            if b == "-" { None } else { Some(b.parse().context("end chunk")?) },
-        ),
-    };
+    let ranges = parse_ranges(ranges)?;
     let lookup = MemoryLookup::new();
     let ep = endpoint(vec![], &lookup).await?;
     let t0 = Instant::now();
@@ -171,7 +191,7 @@ async fn get(node: &str, addr: &str, hash: &str, out: &str, range: Option<(&str,
             .await
             .context("connect")?;
         eprintln!("connected to {} in {:?}", conn.remote_id(), t0.elapsed());
-        let r = fetch(conn.clone(), hash, first, end).await;
+        let r = fetch(conn.clone(), hash, ranges).await;
         conn.close(0u32.into(), b"done");
         r
     })
@@ -180,22 +200,50 @@ async fn get(node: &str, addr: &str, hash: &str, out: &str, range: Option<(&str,
         Ok(r) => r?,
         Err(_) => bail!("timed out after {:?}", t0.elapsed()),
     };
-    // The selected bytes, contiguous from the first requested chunk.
-    let base = (first * 1024).min(size);
+    // The verified bytes, in order.
     let mut data = Vec::new();
+    let mut next = 0u64;
     for (off, leaf) in &leaves {
-        if *off != base + data.len() as u64 {
-            bail!("leaf at {off} leaves a gap (have {} bytes from {base})", data.len());
+        if !data.is_empty() && *off < next {
+            bail!("leaf at {off} out of order");
         }
+        next = off + leaf.len() as u64;
         data.extend_from_slice(leaf);
     }
     tokio::fs::write(out, &data).await.with_context(|| out.to_string())?;
     say(format!(
-        "ok size {size} bytes {} from {base} payload_read {} elapsed_ms {}",
+        "ok size {size} bytes {} payload_read {} elapsed_ms {}",
         data.len(),
         stats.payload_bytes_read,
         t0.elapsed().as_millis()
     ));
+    ep.close().await;
+    Ok(())
+}
+
+/// What an iroh application does: the store's Downloader dials the node
+/// (its address from the endpoint's address lookup), fetches the blob into
+/// a MemStore (verified), and the blob is exported from the store.
+async fn download(node: &str, addr: &str, hash: &str, out: &str) -> Result<()> {
+    let id = parse_key(node)?;
+    let addr: SocketAddr = addr.parse().context("addr")?;
+    let hash = Hash::from_bytes(parse_32("hash", hash)?);
+    let lookup = MemoryLookup::new();
+    lookup.add_endpoint_info(EndpointAddr::new(id).with_ip_addr(addr));
+    let ep = endpoint(vec![], &lookup).await?;
+    let store = MemStore::new();
+    let t0 = Instant::now();
+    let res = tokio::time::timeout(env_secs("ORACLE_TIMEOUT", 60), async {
+        store.downloader(&ep).download(hash, Some(id)).await?;
+        anyhow::Ok(store.blobs().get_bytes(hash).await?)
+    })
+    .await;
+    let bytes = match res {
+        Ok(r) => r?,
+        Err(_) => bail!("timed out after {:?}", t0.elapsed()),
+    };
+    tokio::fs::write(out, &bytes).await.with_context(|| out.to_string())?;
+    say(format!("ok size {} elapsed_ms {}", bytes.len(), t0.elapsed().as_millis()));
     ep.close().await;
     Ok(())
 }
@@ -288,10 +336,28 @@ async fn gossip(topic: &str, peer: &str, message: &str) -> Result<()> {
             Some(Ok(Event::NeighborUp(id))) => {
                 say(format!("neighbor_up {id}"));
                 if !sent {
-                    // Let the peer's side of the join settle before sending.
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    sender.broadcast(message.clone().into()).await?;
-                    say(format!("broadcast {}", hex::encode(message)));
+                    // Let the peer's side of the join settle (and, in tests
+                    // with more peers, the others join) before sending.
+                    let ms = std::env::var("ORACLE_SEND_AFTER_MS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(300);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let count: usize = std::env::var("ORACLE_COUNT")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(1);
+                    for i in 0..count {
+                        // Several messages: each gets a distinct suffix (gossip
+                        // drops duplicates by content hash).
+                        let mut m = message.clone();
+                        if count > 1 {
+                            m.extend_from_slice(format!("#{i}").as_bytes());
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        sender.broadcast(m.clone().into()).await?;
+                        say(format!("broadcast {}", hex::encode(&m)));
+                    }
                     sent = true;
                 }
             }
@@ -320,12 +386,14 @@ async fn main() -> Result<()> {
     match a.as_slice() {
         ["serve", file] => serve(file).await,
         ["get", node, addr, hash, out] => get(node, addr, hash, out, None).await,
-        ["get", node, addr, hash, out, a, b] => get(node, addr, hash, out, Some((a, b))).await,
+        ["get", node, addr, hash, out, r] => get(node, addr, hash, out, Some(r)).await,
+        ["download", node, addr, hash, out] => download(node, addr, hash, out).await,
         ["gossip", topic, peer, message] => gossip(topic, peer, message).await,
         _ => {
             eprintln!(
                 "usage: iroh-oracle serve <file>\n       \
-                 iroh-oracle get <node_id> <ip:port> <hash> <out> [<first chunk> <end chunk|->]\n       \
+                 iroh-oracle get <node_id> <ip:port> <hash> <out> [A-B,C-,last]\n       \
+                 iroh-oracle download <node_id> <ip:port> <hash> <out>\n       \
                  iroh-oracle gossip <topic hex|ns:NAME> <node_id@ip:port|-> <message|query:KEY>"
             );
             std::process::exit(2)
