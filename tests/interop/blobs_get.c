@@ -49,6 +49,7 @@ typedef struct {
     uint64_t rx;         /* response bytes */
     uint64_t written;    /* bytes written to out */
     bool fin, ok, failed;
+    char cipher[32];
     char why[512];
     uint64_t t0;
 } getter;
@@ -83,6 +84,9 @@ static int on_data(void *ctx, uint64_t offset, const uint8_t *data, size_t len)
 static void connected(irohds_net_conn *c)
 {
     getter *g = irohds_net_endpoint_user_ptr(irohds_net_conn_endpoint(c));
+    irohds_net_conn_info info;
+    if (irohds_net_conn_info_get(c, &info) == 0)
+        snprintf(g->cipher, sizeof g->cipher, "%s", info.cipher);
     irohds_blobs_get get;
     memcpy(get.hash, g->hash, 32);
     /* GetRequest::blob_ranges(hash, r) = ChunkRangesSeq::from_ranges([r]):
@@ -307,9 +311,9 @@ int main(int argc, char **argv)
                 (unsigned long long)g.written);
         return 1;
     }
-    printf("ok size %llu (%s) bytes %llu response %llu elapsed_ms %.1f\n",
+    printf("ok size %llu (%s) bytes %llu response %llu elapsed_ms %.1f cipher %s\n",
            (unsigned long long)size,
            have && irohds_bao_decoder_size_verified(&g.dec) ? "verified" : "unverified",
-           (unsigned long long)g.written, (unsigned long long)g.rx, ms);
+           (unsigned long long)g.written, (unsigned long long)g.rx, ms, g.cipher);
     return 0;
 }
