@@ -19,7 +19,7 @@
 #       daemon and broadcast; every message must reach every node (relayed
 #       by the daemon where needed) and the daemon's application.
 #   (n) negative checks, so the harness is seen to fail: a wrong hash, a
-#       corrupted blob in the daemon's store
+#       wrong node id, a corrupted blob in the daemon's store
 #
 # Every check is independent of our own encoders: bytes are compared with
 # the source file (cmp), with what iroh fetches from iroh, hashes with b3sum,
@@ -135,6 +135,20 @@ for size in $SIZES; do
             fail "n-missing-hash" "blobs_get succeeded for a hash the node does not have"
         else
             pass "n-missing-hash" "$(tail -n1 "$WORK/n-missing.log")"
+        fi
+        # (n) another node id at iroh's address: our TLS check must refuse it
+        if "$BLOBS_GET" "$(head -c 32 /dev/urandom | b3sum --no-names)" "$SADDR" "$SHASH" \
+                "$WORK/n.out" > "$WORK/n-wrong-id.log" 2>&1; then
+            fail "n-wrong-node-id" "blobs_get accepted a server whose key is not the id dialed"
+        else
+            pass "n-wrong-node-id" "$(tail -n1 "$WORK/n-wrong-id.log")"
+        fi
+        # The server name iroh <= 1.0.3 sent (iroh 1.4.1 sends none)
+        if "$BLOBS_GET" --sni "$SID" "$SADDR" "$SHASH" "$WORK/a-sni.out" > "$WORK/a-sni.log" 2>&1 &&
+           cmp -s "$WORK/a-sni.out" "$f"; then
+            pass "a-get-with-sni" "$(cat "$WORK/a-sni.log")"
+        else
+            fail "a-get-with-sni" "$(tail -n2 "$WORK/a-sni.log")"
         fi
     fi
     kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null
