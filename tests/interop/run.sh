@@ -18,6 +18,8 @@
 #       the daemon's HAVE answer.  c3: three iroh nodes join through the
 #       daemon and broadcast; every message must reach every node (relayed
 #       by the daemon where needed) and the daemon's application.
+#   (d) tests/interop/sweep.py: random sizes and range sets, both
+#       directions, as in (a) and (b); SEED=... repeats a run
 #   (n) negative checks, so the harness is seen to fail: a wrong hash, a
 #       wrong node id, a corrupted blob in the daemon's store
 #
@@ -27,7 +29,8 @@
 # exits non-zero if any check failed.
 #
 # Environment: ORACLE, BLOBS_GET, DAEMON, PY override the tool paths;
-# KEEP=1 keeps the work dir; SIZES overrides the blob sizes of (a).
+# KEEP=1 keeps the work dir; SIZES overrides the blob sizes of (a); SEED
+# fixes the random sweep of (d).
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ORACLE=${ORACLE:-$ROOT/tests/interop/iroh-oracle/target/release/iroh-oracle}
@@ -354,6 +357,22 @@ if [ -n "$DPID" ] && [ -s "$D/blobs.txt" ]; then
     cp "$WORK/saved.blob" "$f"
 fi
 stop_daemon
+
+# ---------------------------------------------------------------- (d)
+SEED=${SEED:-$(date +%s)}
+echo "== (d) randomized sizes and ranges, both directions (SEED=$SEED)"
+ORACLE=$ORACLE BLOBS_GET=$BLOBS_GET DAEMON=$DAEMON PY=$PY \
+    "$PY" "$ROOT/tests/interop/sweep.py" "$SEED" "$WORK" > "$WORK/sweep.log" 2>&1
+grep '^FAIL' "$WORK/sweep.log"
+if line=$(grep -E '^sweep: [0-9]+ passed, [0-9]+ failed$' "$WORK/sweep.log"); then
+    read -r _ sp _ sf _ <<< "$line"
+    echo "$line"
+    passed=$((passed + sp))
+    failed=$((failed + sf))
+    ((sf == 0)) || FAILED_NAMES+=("sweep(SEED=$SEED)")
+else
+    fail "sweep" "$(tail -n5 "$WORK/sweep.log")"
+fi
 
 echo
 if ((failed)); then echo "failed: ${FAILED_NAMES[*]}"; fi
