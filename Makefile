@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BUILD  := build/release
 ASAN   := build/asan
 
-.PHONY: all deps install test test-c test-py test-net test-asan test-interop demo bench fuzz clean
+.PHONY: all deps install test test-c test-py test-net test-asan test-interop test-interop-asan demo bench fuzz clean
 
 all: install
 
@@ -51,6 +51,18 @@ test-interop: install
 	ninja -C build/dev tests/interop/blobs_get
 	cd tests/interop/iroh-oracle && cargo build --release --locked
 	tests/interop/run.sh
+
+# The same with the daemon and blobs_get built with ASan + UBSan (build/asan,
+# as scripts/test-asan.sh configures it): iroh's traffic against our C code.
+test-interop-asan: install
+	@[ -f build/asan/build.ninja ] || meson setup build/asan -Dbuildtype=debug \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined
+	ninja -C build/asan src/daemon/irohds-daemon tests/interop/blobs_get
+	cd tests/interop/iroh-oracle && cargo build --release --locked
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	DAEMON=$(CURDIR)/build/asan/src/daemon/irohds-daemon \
+	BLOBS_GET=$(CURDIR)/build/asan/tests/interop/blobs_get tests/interop/run.sh
 
 demo: install
 	scripts/demo.sh

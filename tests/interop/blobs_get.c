@@ -50,7 +50,7 @@ typedef struct {
     uint64_t written;    /* bytes written to out */
     bool fin, ok, failed;
     char cipher[32];
-    char why[512];
+    char why[1024];
     uint64_t t0;
 } getter;
 

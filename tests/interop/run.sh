@@ -28,7 +28,8 @@
 # and what iroh sends or accepts is iroh's own code.  Prints one line per check and "N passed, N failed";
 # exits non-zero if any check failed.
 #
-# Environment: ORACLE, BLOBS_GET, DAEMON, PY override the tool paths;
+# Environment: ORACLE, BLOBS_GET, DAEMON, PY override the tool paths
+# (`make test-interop-asan` points DAEMON and BLOBS_GET at build/asan);
 # KEEP=1 keeps the work dir; SIZES overrides the blob sizes of (a); SEED
 # fixes the random sweep of (d).
 set -u
@@ -395,6 +396,10 @@ if line=$(grep -E '^sweep: [0-9]+ passed, [0-9]+ failed$' "$WORK/sweep.log"); th
 else
     fail "sweep" "$(tail -n5 "$WORK/sweep.log")"
 fi
+
+# With sanitized builds (make test-interop-asan): any report in any log.
+san=$(grep -rlE 'runtime error:|ERROR: AddressSanitizer|ERROR: LeakSanitizer' "$WORK" 2>/dev/null)
+if [ -n "$san" ]; then fail "sanitizers" "reports in: $san"; else pass "sanitizers" "no report in any log"; fi
 
 echo
 if ((failed)); then echo "failed: ${FAILED_NAMES[*]}"; fi
