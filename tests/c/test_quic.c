@@ -137,6 +137,8 @@ static srec *rec(side *s, int64_t sid)
 
 static void srec_add(srec *r, const uint8_t *data, size_t len)
 {
+    if (len == 0)
+        return; /* r->buf may still be NULL: memcpy to NULL is undefined even for 0 */
     if (r->len + len > r->cap) {
         r->cap = (r->len + len) * 2;
         r->buf = realloc(r->buf, r->cap);
