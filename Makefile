@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BUILD  := build/release
 ASAN   := build/asan
 
-.PHONY: all deps install test test-c test-py test-net test-asan demo bench fuzz clean
+.PHONY: all deps install test test-c test-py test-net test-asan test-interop test-interop-asan demo bench fuzz clean
 
 all: install
 
@@ -41,6 +41,28 @@ test-net: install
 # C unit tests, then the Python tests against the sanitized extension and daemon.
 test-asan: deps
 	scripts/test-asan.sh
+
+# irohds against a real iroh node (tests/interop/run.sh, docs/interop.md).
+# Not part of `test`: the Rust oracle's first build takes a long while.
+# CARGO_BUILD_JOBS defaults to the machine's cores; the oracle's Cargo.lock is
+# used as committed (--locked).
+test-interop: install
+	@[ -f build/dev/build.ninja ] || meson setup build/dev
+	ninja -C build/dev tests/interop/blobs_get
+	cd tests/interop/iroh-oracle && cargo build --release --locked
+	tests/interop/run.sh
+
+# The same with the daemon and blobs_get built with ASan + UBSan (build/asan,
+# as scripts/test-asan.sh configures it): iroh's traffic against our C code.
+test-interop-asan: install
+	@[ -f build/asan/build.ninja ] || meson setup build/asan -Dbuildtype=debug \
+	  -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=undefined
+	ninja -C build/asan src/daemon/irohds-daemon tests/interop/blobs_get
+	cd tests/interop/iroh-oracle && cargo build --release --locked
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	DAEMON=$(CURDIR)/build/asan/src/daemon/irohds-daemon \
+	BLOBS_GET=$(CURDIR)/build/asan/tests/interop/blobs_get tests/interop/run.sh
 
 demo: install
 	scripts/demo.sh

@@ -199,6 +199,9 @@ static int on_recv_stream_data(ngtcp2_conn *qc, uint32_t flags, int64_t sid, uin
     if (!s)
         return NGTCP2_ERR_CALLBACK_FAILURE;
     bool fin = flags & NGTCP2_STREAM_DATA_FLAG_FIN;
+    static const uint8_t none[1];
+    if (!data)
+        data = none; /* ngtcp2's FIN without data: recv promises a valid pointer */
     if (s->rd_shut || !usable(c)) {
         net_stream_consumed(c, sid, len);
         return 0;

@@ -87,8 +87,9 @@ typedef struct irohds_net_callbacks {
     void (*closed)(irohds_net_conn *c, const irohds_net_close_info *why);
     /* The peer opened stream sid (its first frame arrived). */
     void (*stream_opened)(irohds_net_conn *c, int64_t sid);
-    /* In-order stream data; len may be 0 (and data NULL) when fin.
-     * Flow-control credit goes back when this returns. */
+    /* In-order stream data; len may be 0 when fin (data is never NULL, so
+     * memcpy(dst, data, len) is safe).  Flow-control credit is returned
+     * when this returns, unless reads are paused. */
     void (*recv)(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *data, size_t len,
                  bool fin);
     /* A write that was cut short (or refused) can go on: the send buffer

@@ -339,6 +339,7 @@ static bool usable(const irohds_net_conn *c)
 /* Hand over held chunks until the stream is paused again or empty. */
 static void deliver_held(irohds_net_conn *c, net_stream *s)
 {
+    static const uint8_t none[1]; /* data of a held FIN alone: never NULL */
     net_holdbuf *h = &s->hold;
     while (!s->paused && !s->rd_shut && (h->head || h->fin) && usable(c)) {
         net_chunk *ch = h->head;
@@ -355,7 +356,7 @@ static void deliver_held(irohds_net_conn *c, net_stream *s)
         c->stream_bytes_recv += len;
         s->seen = true;
         if (c->ep->cb.recv)
-            c->ep->cb.recv(c, s->id, s->user_ptr, ch ? ch->data : NULL, len, fin);
+            c->ep->cb.recv(c, s->id, s->user_ptr, ch ? ch->data : none, len, fin);
         net_stream_consumed(c, s->id, len);
         if (ch)
             net_chunk_put(&c->ep->pool, ch);

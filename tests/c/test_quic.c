@@ -94,6 +94,7 @@ typedef struct srec {
     uint8_t *buf;
     size_t len, cap;
     bool fin, opened, reset, closed, paused;
+    bool null_data; /* recv was given a NULL data pointer */
     uint64_t reset_code, closed_code;
     int closed_err;
 } srec;
@@ -137,7 +138,7 @@ static srec *rec(side *s, int64_t sid)
 static void srec_add(srec *r, const uint8_t *data, size_t len)
 {
     if (len == 0)
-        return; /* a bare fin: data may be NULL */
+        return; /* r->buf may still be NULL: memcpy to NULL is undefined even for 0 */
     if (r->len + len > r->cap) {
         r->cap = (r->len + len) * 2;
         r->buf = realloc(r->buf, r->cap);
@@ -277,6 +278,8 @@ static void on_recv(irohds_net_conn *c, int64_t sid, void *sptr, const uint8_t *
     (void)sptr;
     side *s = side_of(c);
     srec *r = rec(s, sid);
+    if (!data)
+        r->null_data = true;
     s->bytes += len;
     if (s->keep)
         srec_add(r, data, len);
@@ -1466,6 +1469,43 @@ static void test_reset_stop(void)
     pair_down(&p);
 }
 
+/*
+ * A FIN that comes alone, after the data (iroh-blobs' requester writes its
+ * request, then finishes the stream: often two packets).  recv gets len 0
+ * with fin, and a valid data pointer: receivers copy with memcpy(dst, data,
+ * len), and memcpy from NULL is undefined even for 0 bytes (UBSan stopped
+ * the daemon on exactly this when a real iroh node fetched from it).  Both
+ * paths: delivered at once, and held while reads are paused.
+ */
+static void test_empty_fin(void)
+{
+    for (int paused = 0; paused < 2; paused++) {
+        pair p;
+        if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+            pair_down(&p);
+            return;
+        }
+        p.srv.keep = true;
+        p.srv.pause = paused;
+        uint8_t buf[100] = {7};
+        int64_t sid = open_write(p.cli.conn, true, buf, sizeof buf, false);
+        wait_bytes wb = {&p.srv, sid, sizeof buf};
+        CHECK(run_until(&p.loop, stream_has, &wb, 3000), "data before the fin");
+        CHECK(irohds_net_stream_write(p.cli.conn, sid, NULL, 0, true) == 0, "fin alone");
+        if (paused) {
+            run_for(&p.loop, 50); /* the fin arrives and is held */
+            CHECK(!rec(&p.srv, sid)->fin, "no fin delivered while paused");
+            CHECK(irohds_net_stream_set_read_paused(p.srv.conn, sid, false) == 0, "resume");
+        }
+        wait_stream ws = {&p.srv, sid};
+        CHECK(run_until(&p.loop, stream_fin, &ws, 3000), "fin delivered (paused %d)", paused);
+        CHECK(rec(&p.srv, sid)->len == sizeof buf, "all data, once");
+        CHECK(!rec(&p.srv, sid)->null_data, "recv never gets a NULL data pointer (paused %d)",
+              paused);
+        pair_down(&p);
+    }
+}
+
 static void test_free_in_callback(void)
 {
     pair p;
@@ -1682,6 +1722,7 @@ int main(int argc, char **argv)
     test_restart();
     test_dual_stack();
     test_reset_stop();
+    test_empty_fin();
     test_free_in_callback();
     test_send_caps();
     test_fairness();
