@@ -183,6 +183,14 @@ static bool is_loopback(const struct sockaddr_storage *a)
            IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
 }
 
+/* fe80::/10: usable only with the interface it belongs to, which no peer
+ * learns from an address record; not advertised. */
+static bool is_link_local6(const struct sockaddr_storage *a)
+{
+    return a->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 /* The addresses other machines can reach us at: the endpoint's, without
  * loopback ones unless there is nothing else (a daemon bound to 127.0.0.1). */
 int node_own_addrs(irohds_node *n, struct sockaddr_storage *out, size_t max)
@@ -191,7 +199,7 @@ int node_own_addrs(irohds_node *n, struct sockaddr_storage *out, size_t max)
     int na = n->ep ? irohds_net_endpoint_addrs(n->ep, all, NODE_PEER_ADDRS) : 0;
     size_t k = 0;
     for (int i = 0; i < na && k < max; i++)
-        if (!is_loopback(&all[i]))
+        if (!is_loopback(&all[i]) && !is_link_local6(&all[i]))
             out[k++] = all[i];
     for (int i = 0; i < na && k == 0 && (size_t)i < max; i++)
         out[i] = all[i], k = (size_t)i + 1;
@@ -223,6 +231,10 @@ static size_t send_joins(irohds_node *n, node_ns *ns, bool everyone)
             if (!p->naddrs || nb == IROHDS_MAX_BOOTSTRAP)
                 continue;
             if (!everyone && !(p->sources & NODE_SRC_BOOTSTRAP))
+                continue;
+            /* A peer we only know because it connected to us (an iroh client
+             * fetching a blob) serves no namespace we know of: not dialled. */
+            if (p->sources == NODE_SRC_INCOMING)
                 continue;
             int len = peer_data_of(p, data[nb], sizeof data[nb]);
             memcpy(boots[nb].id, p->id, 32);
@@ -749,6 +761,14 @@ static const char *source_name(unsigned sources)
     return "incoming";
 }
 
+/* Gossip with p is up: a connection past its handshake. */
+static bool gossip_connected(irohds_node *n, const node_peer *p)
+{
+    irohds_net_conn *c = irohds_net_find(n->ep, p->id, IROHDS_GOSSIP_ALPN);
+    irohds_net_conn_info info;
+    return c && irohds_net_conn_info_get(c, &info) == 0 && info.established;
+}
+
 static void peer_json(irohds_node *n, irohds_jbuf *b, const node_peer *p)
 {
     irohds_jbuf_puts(b, "{\"node\": ");
@@ -756,8 +776,7 @@ static void peer_json(irohds_node *n, irohds_jbuf *b, const node_peer *p)
     irohds_jbuf_puts(b, ", \"addresses\": ");
     addr_list_json(b, p->addrs, p->naddrs);
     irohds_jbuf_printf(b, ", \"source\": \"%s\", \"connected\": %s, \"rtt_ms\": ",
-                       source_name(p->sources),
-                       irohds_net_find(n->ep, p->id, IROHDS_GOSSIP_ALPN) ? "true" : "false");
+                       source_name(p->sources), gossip_connected(n, p) ? "true" : "false");
     irohds_jbuf_num(b, p->link.rtt_samples ? p->link.rtt_s * 1e3 : (0.0 / 0.0));
     irohds_jbuf_puts(b, ", \"bandwidth_bps\": ");
     irohds_jbuf_num(b, p->link.bw_samples ? p->link.bw : (0.0 / 0.0));
@@ -816,7 +835,7 @@ static void peer_line(irohds_node *n, irohds_jbuf *b, const char *ns, const node
     if (p->link.rtt_samples)
         snprintf(rtt, sizeof rtt, "%.2f ms", p->link.rtt_s * 1e3);
     irohds_jbuf_printf(b, "%-16s %-16s %-9s %-9s %-24s %s\n", ns, id, source_name(p->sources),
-                       irohds_net_find(n->ep, p->id, IROHDS_GOSSIP_ALPN) ? "connected" : "-",
+                       gossip_connected(n, p) ? "connected" : "-",
                        addr, rtt);
 }
 

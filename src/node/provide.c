@@ -11,8 +11,8 @@
  * hash (content addressing: the hash is the capability, as in iroh).
  *
  * Errors reset the stream with iroh-blobs' codes: 1 (a request we do not
- * serve), 2 (a request over the size limit), 3 (no such blob, or a read
- * error).
+ * serve), 2 (a request over our limits: its size, or more ranges than we
+ * take), 3 (a malformed request, no such blob, or a read error).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -146,7 +146,10 @@ static void start_response(irohds_node *n, pconn *p, pstream *s)
     irohds_blobs_get get;
     int rc = irohds_blobs_request_decode(s->req, s->reqlen, &get);
     if (rc) {
-        stream_fail(p, s, rc == -ENOTSUP ? ERR_PERMISSION : ERR_INTERNAL);
+        /* Observe/Push/GetMany: not served; past our limits (e.g. more than
+         * IROHDS_BLOBS_MAX_RANGES ranges): 2; malformed: 3. */
+        stream_fail(p, s, rc == -ENOTSUP ? ERR_PERMISSION : rc == -EOVERFLOW ? ERR_LIMIT
+                                                                             : ERR_INTERNAL);
         return;
     }
     uint64_t size;
