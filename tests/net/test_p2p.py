@@ -180,20 +180,22 @@ def test_a_provider_serving_corrupt_bytes_is_cut_off(lab_factory, code: Path, si
     call(c, code, 31, seconds=5, size=size)  # C now holds it too
     assert computed(c) == 0
     # Corrupt C's copy on disk (as a failing disk or a malicious peer would):
-    # one byte in the middle of the blob.
+    # one byte in each eighth of the blob, so whatever part of it B asks C
+    # for holds a bad byte.
     blob = _blob_path(c, size)
     os.chmod(blob, 0o644)
     with open(blob, "r+b") as f:
-        f.seek(size // 2)
-        byte = f.read(1)
-        f.seek(size // 2)
-        f.write(bytes([byte[0] ^ 0xFF]))
+        for k in range(1, 16, 2):
+            f.seek(size * k // 16)
+            byte = f.read(1)
+            f.seek(size * k // 16)
+            f.write(bytes([byte[0] ^ 0xFF]))
     out = call(b, code, 31, seconds=5, size=size)
     assert computed(b) == 0, "B computed although an honest provider had the result"
     assert out["sha"] == expected_sha(31, size)
     log = b.log()
-    # B split the download between A and C (both announced it); C's half
-    # failed verification, and A finished it.
+    # B split the download between A and C (both announced it); C's parts
+    # failed verification, and A finished them.
     assert "fail verification" in log, log[-3000:]
     assert "stored a result of m_lab.work from peers" in log
 
