@@ -99,10 +99,17 @@ def report(name: str, value: float, anchor_name: Optional[str], anchor: Optional
     if extra:
         parts.append(f"  [{extra}]")
     print("".join(parts), flush=True)
+    _summarize(name, value, "s", anchor_name, anchor, aim, met)
+
+
+def _summarize(name: str, value: float, unit: str, anchor_name: Optional[str],
+               anchor: Optional[float], aim: str, met: Optional[bool]) -> None:
+    """Append the claim to $IROHDS_BENCH_SUMMARY (scripts/bench.sh's table)."""
     path = os.environ.get("IROHDS_BENCH_SUMMARY")
     if path:
         rec = {"bench": os.path.basename(sys.argv[0]), "name": name, "value": value,
-               "anchor_name": anchor_name, "anchor": anchor, "aim": aim, "met": met}
+               "unit": unit, "anchor_name": anchor_name, "anchor": anchor, "aim": aim,
+               "met": met}
         with open(path, "a") as fh:
             fh.write(json.dumps(rec) + "\n")
 
@@ -137,13 +144,7 @@ def report_amount(name: str, value: float, unit: str, anchor_name: Optional[str]
     if extra:
         parts.append(f"  [{extra}]")
     print("".join(parts), flush=True)
-    path = os.environ.get("IROHDS_BENCH_SUMMARY")
-    if path:
-        rec = {"bench": os.path.basename(sys.argv[0]), "name": name, "value": value,
-               "unit": unit, "anchor_name": anchor_name, "anchor": anchor, "aim": aim,
-               "met": met}
-        with open(path, "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+    _summarize(name, value, unit, anchor_name, anchor, aim, met)
 
 
 def info(msg: str) -> None:

@@ -262,18 +262,7 @@ static void do_peer_data(irohds_node *n, const irohds_gossip_action *a)
     p->sources |= NODE_SRC_GOSSIP;
     for (size_t i = ai.n_addrs; i-- > 0;) {
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof ss);
-        if (ai.addrs[i].v6) {
-            struct sockaddr_in6 *s6 = (void *)&ss;
-            s6->sin6_family = AF_INET6;
-            memcpy(&s6->sin6_addr, ai.addrs[i].ip, 16);
-            s6->sin6_port = htons(ai.addrs[i].port);
-        } else {
-            struct sockaddr_in *s4 = (void *)&ss;
-            s4->sin_family = AF_INET;
-            memcpy(&s4->sin_addr, ai.addrs[i].ip, 4);
-            s4->sin_port = htons(ai.addrs[i].port);
-        }
+        node_sockaddr_make(&ss, ai.addrs[i].v6, ai.addrs[i].ip, ai.addrs[i].port);
         /* Keep an address that already worked (a connection) in front. */
         if (!p->naddrs || (p->sources & NODE_SRC_INCOMING) == 0)
             node_peer_add_addr(p, (const struct sockaddr *)&ss);

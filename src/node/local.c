@@ -59,36 +59,17 @@ static struct sockaddr_in6 group6_addr(void)
     return g;
 }
 
-static void to_dns_addr(const struct sockaddr_storage *ss, irohds_dns_addr *a)
+void node_dns_addr_of(const struct sockaddr_storage *ss, irohds_dns_addr *a)
 {
+    bool v6;
     memset(a, 0, sizeof(*a));
-    if (ss->ss_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const void *)ss;
-        a->family = 4;
-        memcpy(a->ip, &s4->sin_addr, 4);
-        a->port = ntohs(s4->sin_port);
-    } else {
-        const struct sockaddr_in6 *s6 = (const void *)ss;
-        a->family = 6;
-        memcpy(a->ip, &s6->sin6_addr, 16);
-        a->port = ntohs(s6->sin6_port);
-    }
+    node_sockaddr_split(ss, &v6, a->ip, &a->port);
+    a->family = v6 ? 6 : 4;
 }
 
 static void from_dns_addr(const irohds_dns_addr *a, uint16_t port, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    if (a->family == 4) {
-        struct sockaddr_in *s4 = (void *)ss;
-        s4->sin_family = AF_INET;
-        memcpy(&s4->sin_addr, a->ip, 4);
-        s4->sin_port = htons(port);
-    } else {
-        struct sockaddr_in6 *s6 = (void *)ss;
-        s6->sin6_family = AF_INET6;
-        memcpy(&s6->sin6_addr, a->ip, 16);
-        s6->sin6_port = htons(port);
-    }
+    node_sockaddr_make(ss, a->family == 6, a->ip, port);
 }
 
 /* A packet to the groups (both families) or to one address. */
@@ -282,7 +263,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
         if (r < 0)
             break;
         irohds_dns_addr a;
-        to_dns_addr(&from, &a);
+        node_dns_addr_of(&from, &a);
         irohds_mdns_receive(md->m, (int64_t)node_now_ms(), buf, (size_t)r, &a);
     }
     pump(md);
@@ -299,7 +280,7 @@ static int fill_cfg(irohds_node *n, irohds_mdns_cfg *cfg, irohds_dns_addr *addrs
     memset(cfg, 0, sizeof(*cfg));
     memcpy(cfg->id, n->id, 32);
     for (int i = 0; i < na; i++)
-        to_dns_addr(&own[i], &addrs[i]);
+        node_dns_addr_of(&own[i], &addrs[i]);
     cfg->port = na > 0 ? addrs[0].port : 0;
     cfg->addrs = addrs;
     cfg->n_addrs = na > 0 ? (size_t)na : 0;

@@ -130,20 +130,8 @@ static void publish(node_dht *dh)
     int na = node_own_addrs(n, own, IROHDS_PKARR_ADDRS_MAX);
     irohds_pkarr_info info;
     memset(&info, 0, sizeof info);
-    for (int i = 0; i < na; i++) {
-        irohds_dns_addr *a = &info.addrs[info.n_addrs++];
-        if (own[i].ss_family == AF_INET) {
-            const struct sockaddr_in *s4 = (const void *)&own[i];
-            a->family = 4;
-            memcpy(a->ip, &s4->sin_addr, 4);
-            a->port = ntohs(s4->sin_port);
-        } else {
-            const struct sockaddr_in6 *s6 = (const void *)&own[i];
-            a->family = 6;
-            memcpy(a->ip, &s6->sin6_addr, 16);
-            a->port = ntohs(s6->sin6_port);
-        }
-    }
+    for (int i = 0; i < na; i++)
+        node_dns_addr_of(&own[i], &info.addrs[info.n_addrs++]);
     uint8_t pkt[1200], v[1024];
     size_t len;
     irohds_pkarr_bep44 b;
@@ -332,18 +320,7 @@ static void on_item(node_dht *dh, const dht_search *s, const irohds_dht_item *it
     p->sources |= NODE_SRC_DHT;
     for (size_t i = info.n_addrs; i-- > 0;) {
         struct sockaddr_storage ss;
-        memset(&ss, 0, sizeof ss);
-        if (info.addrs[i].family == 4) {
-            struct sockaddr_in *s4 = (void *)&ss;
-            s4->sin_family = AF_INET;
-            memcpy(&s4->sin_addr, info.addrs[i].ip, 4);
-            s4->sin_port = htons(info.addrs[i].port);
-        } else {
-            struct sockaddr_in6 *s6 = (void *)&ss;
-            s6->sin6_family = AF_INET6;
-            memcpy(&s6->sin6_addr, info.addrs[i].ip, 16);
-            s6->sin6_port = htons(info.addrs[i].port);
-        }
+        node_sockaddr_make(&ss, info.addrs[i].family == 6, info.addrs[i].ip, info.addrs[i].port);
         node_peer_add_addr(p, (const struct sockaddr *)&ss);
     }
     char hex[17];

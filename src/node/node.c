@@ -95,6 +95,38 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr *b
     return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
 }
 
+void node_sockaddr_make(struct sockaddr_storage *ss, bool v6, const uint8_t *ip, uint16_t port)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (v6) {
+        struct sockaddr_in6 *s6 = (void *)ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, ip, 16);
+        s6->sin6_port = htons(port);
+    } else {
+        struct sockaddr_in *s4 = (void *)ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, ip, 4);
+        s4->sin_port = htons(port);
+    }
+}
+
+void node_sockaddr_split(const struct sockaddr_storage *ss, bool *v6, uint8_t ip[16],
+                         uint16_t *port)
+{
+    memset(ip, 0, 16);
+    *v6 = ss->ss_family == AF_INET6;
+    if (*v6) {
+        const struct sockaddr_in6 *s6 = (const void *)ss;
+        memcpy(ip, &s6->sin6_addr, 16);
+        *port = ntohs(s6->sin6_port);
+    } else {
+        const struct sockaddr_in *s4 = (const void *)ss;
+        memcpy(ip, &s4->sin_addr, 4);
+        *port = ntohs(s4->sin_port);
+    }
+}
+
 /* Newest first: the address that last worked or was last told is tried first. */
 void node_peer_add_addr(node_peer *p, const struct sockaddr *sa)
 {
@@ -156,19 +188,8 @@ static int peer_data_of(const node_peer *p, uint8_t *buf, size_t cap)
 {
     irohds_gossip_addr_info ai = {0};
     for (unsigned i = 0; i < p->naddrs && ai.n_addrs < IROHDS_GOSSIP_MAX_ADDRS; i++) {
-        irohds_gossip_sockaddr *g = &ai.addrs[ai.n_addrs];
-        if (p->addrs[i].ss_family == AF_INET) {
-            const struct sockaddr_in *s4 = (const void *)&p->addrs[i];
-            g->v6 = false;
-            memcpy(g->ip, &s4->sin_addr, 4);
-            g->port = ntohs(s4->sin_port);
-        } else {
-            const struct sockaddr_in6 *s6 = (const void *)&p->addrs[i];
-            g->v6 = true;
-            memcpy(g->ip, &s6->sin6_addr, 16);
-            g->port = ntohs(s6->sin6_port);
-        }
-        ai.n_addrs++;
+        irohds_gossip_sockaddr *g = &ai.addrs[ai.n_addrs++];
+        node_sockaddr_split(&p->addrs[i], &g->v6, g->ip, &g->port);
     }
     size_t len;
     int rc = irohds_gossip_addr_info_encode(&ai, buf, cap, &len);

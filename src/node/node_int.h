@@ -169,6 +169,10 @@ struct irohds_node {
 /* ------------------------------------------------------------ node.c */
 
 uint64_t node_now_ms(void); /* monotonic, for gossip */
+/* An IP (4 bytes, or 16 with v6) and port as a socket address, and back. */
+void node_sockaddr_make(struct sockaddr_storage *ss, bool v6, const uint8_t *ip, uint16_t port);
+void node_sockaddr_split(const struct sockaddr_storage *ss, bool *v6, uint8_t ip[16],
+                         uint16_t *port);
 node_peer *node_peer_find(irohds_node *n, const uint8_t id[32]);
 /* Find or add (evicting the stalest non-bootstrap peer when full); NULL on ENOMEM. */
 node_peer *node_peer_get(irohds_node *n, const uint8_t id[32]);
@@ -196,6 +200,8 @@ int node_own_peer_data(irohds_node *n, uint8_t *buf, size_t cap);
 /* ------------------------------------------------------------ local.c */
 
 int node_mdns_start(irohds_node *n);
+/* A socket address as the DNS code holds one (mDNS and pkarr records). */
+void node_dns_addr_of(const struct sockaddr_storage *ss, irohds_dns_addr *a);
 void node_mdns_namespaces_changed(irohds_node *n);
 /* Goodbye and close; true when there was something to close (one
  * node_unref follows from its close callbacks). */

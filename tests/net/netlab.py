@@ -197,6 +197,10 @@ class Host:
     def info(self) -> dict:
         return json.loads(self.cli("info", "--json").stdout)
 
+    def peers(self) -> dict:
+        """The daemon's PEERS JSON (docs/ipc.md)."""
+        return json.loads(self.cli("peers", "--json").stdout)
+
     def log(self) -> str:
         try:
             return (self.home / "daemon.log").read_text(errors="replace")

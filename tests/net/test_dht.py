@@ -22,10 +22,6 @@ def code(usercode: Path) -> Path:
     return usercode
 
 
-def peers(h: Host) -> dict:
-    return json.loads(h.cli("peers", "--json").stdout)
-
-
 def swarm(lab: Lab, namespaces: List[str]) -> List[Host]:
     """N daemons on one host's loopback; the first is every other one's DHT
     router and knows none; each serves namespaces[i]."""
@@ -39,7 +35,7 @@ def swarm(lab: Lab, namespaces: List[str]) -> List[Host]:
 
 
 def lab_peers(h: Host, ns: str) -> set:
-    return {p["node"] for p in peers(h)["namespaces"].get(ns, [])}
+    return {p["node"] for p in h.peers()["namespaces"].get(ns, [])}
 
 
 def test_a_private_dht_connects_a_namespace_and_keeps_others_apart(lab_factory,
@@ -54,10 +50,10 @@ def test_a_private_dht_connects_a_namespace_and_keeps_others_apart(lab_factory,
     elapsed = time.monotonic() - t0
     # how they met: through the DHT (one side dialled the other's announced
     # address), never a configured peer or mDNS
-    sources = {p["source"] for h in (a, b) for p in peers(h)["namespaces"]["lab"]}
+    sources = {p["source"] for h in (a, b) for p in h.peers()["namespaces"]["lab"]}
     assert "dht" in sources and not sources & {"bootstrap", "mdns"}, sources
     # the DHT holds their records: the tables are not empty
-    assert peers(a)["dht"]["nodes_good"] >= 3
+    assert a.peers()["dht"]["nodes_good"] >= 3
     call(a, code, 61, seconds=2)
     out = call(b, code, 61, seconds=2)
     assert computed(b) == 0, "B computed although A, found through the DHT, had it"
@@ -65,7 +61,7 @@ def test_a_private_dht_connects_a_namespace_and_keeps_others_apart(lab_factory,
     # the daemon of another namespace never sees the lab's members or result
     assert lab_peers(other, "lab") == set() and lab_peers(other, "other") == set()
     assert not any(p["node"] in (a.node_id, b.node_id) for p in
-                   peers(other)["namespaces"].get("other", []))
+                   other.peers()["namespaces"].get("other", []))
     assert elapsed < 60
 
 
@@ -86,9 +82,9 @@ def test_a_bootstrap_peer_given_by_id_alone_is_resolved_through_the_dht(lab_fact
     # rendezvous can introduce them): A's address must come from its record
     b.start_daemon(dht=True, by_id=[a], extra='dht_bootstrap = ["127.0.0.1:6100"]\n')
     wait_for(lambda: any(p["node"] == a.node_id and p["addresses"]
-                         for p in peers(b)["known"]), 30, "B to resolve A's id")
+                         for p in b.peers()["known"]), 30, "B to resolve A's id")
     assert "through the DHT" in b.log()
-    got = next(p for p in peers(b)["known"] if p["node"] == a.node_id)
+    got = next(p for p in b.peers()["known"] if p["node"] == a.node_id)
     assert got["addresses"][0] == "127.0.0.1:5200" and got["source"] == "bootstrap", got
     b.python("import irohds; irohds.join('lab')")
     wait_for(lambda: a.node_id in lab_peers(b, "lab"), 20, "B to join the namespace through A")

@@ -18,10 +18,6 @@ def code(usercode: Path) -> Path:
     return usercode
 
 
-def peers(h: Host) -> dict:
-    return json.loads(h.cli("peers", "--json").stdout)
-
-
 def test_mdns_alone_connects_a_namespace(lab_factory, code: Path) -> None:
     lab: Lab = lab_factory(3)
     a, b, c = lab.hosts
@@ -30,9 +26,9 @@ def test_mdns_alone_connects_a_namespace(lab_factory, code: Path) -> None:
     for h in lab.hosts:
         join(h)
     t0 = time.monotonic()
-    wait_for(lambda: len(peers(b)["namespaces"].get("lab", [])) >= 1, 10, "B to find a peer")
+    wait_for(lambda: len(b.peers()["namespaces"].get("lab", [])) >= 1, 10, "B to find a peer")
     found = time.monotonic() - t0
-    sources = {p["source"] for p in peers(b)["namespaces"]["lab"]}
+    sources = {p["source"] for p in b.peers()["namespaces"]["lab"]}
     assert sources == {"mdns"}, sources
     call(a, code, 51, seconds=2)
     out = call(b, code, 51, seconds=2)
@@ -43,7 +39,7 @@ def test_mdns_alone_connects_a_namespace(lab_factory, code: Path) -> None:
     call(c, code, 51, seconds=2)
     assert computed(c) == 0
     for h in lab.hosts:
-        known = {p["node"] for p in peers(h)["known"] if p["source"] == "mdns"}
+        known = {p["node"] for p in h.peers()["known"] if p["source"] == "mdns"}
         assert known == {x.node_id for x in lab.hosts if x is not h}, (h.name, known)
 
 
@@ -54,12 +50,12 @@ def test_mdns_does_not_join_other_namespaces(lab_factory, code: Path) -> None:
         h.start_daemon(mdns=True)
     join(a, "lab")
     join(b, "elsewhere")
-    wait_for(lambda: any(p["node"] == a.node_id for p in peers(b)["known"]), 10,
+    wait_for(lambda: any(p["node"] == a.node_id for p in b.peers()["known"]), 10,
              "B to see A on the LAN")
     time.sleep(1.0)
     # B knows A is there, but A serves another namespace: no gossip between them
-    assert peers(b)["namespaces"].get("elsewhere", []) == []
-    assert peers(a)["namespaces"].get("lab", []) == []
+    assert b.peers()["namespaces"].get("elsewhere", []) == []
+    assert a.peers()["namespaces"].get("lab", []) == []
 
 
 OTHER_RESPONDER = '''
@@ -99,6 +95,6 @@ def test_mdns_coexists_with_another_responder(lab_factory, code: Path) -> None:
         h.start_daemon(mdns=True)  # B's daemon binds 5353 beside the other responder
     for h in lab.hosts:
         join(h)
-    wait_for(lambda: len(peers(b)["namespaces"].get("lab", [])) >= 1, 10, "B to find A")
+    wait_for(lambda: len(b.peers()["namespaces"].get("lab", [])) >= 1, 10, "B to find A")
     out, _ = other.communicate(timeout=30)
     assert int(out.strip()) > 0, "the other responder heard nothing: the port was not shared"

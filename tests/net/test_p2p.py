@@ -96,8 +96,7 @@ def wait_for(pred, timeout: float, what: str) -> None:
 
 
 def peers_in(h: Host, ns: str = "lab") -> int:
-    peers = json.loads(h.cli("peers", "--json").stdout)
-    return len(peers["namespaces"].get(ns, []))
+    return len(h.peers()["namespaces"].get(ns, []))
 
 
 def three(lab_factory) -> Lab:
