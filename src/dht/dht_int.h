@@ -156,6 +156,8 @@ int dht_send(irohds_dht *d, const irohds_dht_addr *to, const uint8_t *buf, size_
 void dht_event(irohds_dht *d, const irohds_dht_event *ev, void *mem);
 /* Forget the queued events of a search (cancelled). */
 void dht_event_drop(irohds_dht *d, uint32_t handle);
+/* d->now = max(d->now, now_ms): the core's clock never goes back. */
+void dht_clock(irohds_dht *d, uint64_t now_ms);
 /* May we send len bytes of reply to a (per-destination byte budget)? */
 bool dht_reply_budget(irohds_dht *d, const irohds_dht_addr *a, size_t len);
 

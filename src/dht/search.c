@@ -608,7 +608,7 @@ uint64_t search_deadline(const irohds_dht *d)
 static int start(irohds_dht *d, uint64_t now, int kind, const uint8_t *target, uint32_t *handle,
                  dht_search **out)
 {
-    d->now = now;
+    dht_clock(d, now);
     int rc = search_new(d, kind, target, false, out);
     if (rc == 0 && handle)
         *handle = (*out)->handle;

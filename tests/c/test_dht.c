@@ -1665,6 +1665,38 @@ static void test_sim_v6(void)
     free(nt);
 }
 
+/*
+ * The caller's clock read once per turn: a search started with a fresher
+ * reading than the one periodic then gets (the daemon's pump did that) must
+ * not time out at once.  Before the core clamped its clock, now - started
+ * wrapped around and every search begun in that turn ended -ETIMEDOUT.
+ */
+static void test_clock_backwards(void)
+{
+    irohds_dht_config c;
+    irohds_dht_config_default(&c);
+    irohds_dht *d = node_with(&c);
+    struct sockaddr_in r = v4("10.1.1.1", 6881);
+    irohds_dht_add_router(d, (struct sockaddr *)&r, sizeof r);
+    uint8_t ih[20] = {7};
+    uint32_t h;
+    CHECK(irohds_dht_get_peers(d, T0 + 1000, ih, &h) == 0, "clock: get_peers");
+    irohds_dht_periodic(d, T0 + 999); /* read before the search started */
+    irohds_dht_event ev;
+    bool done = false;
+    drain_packets(d);
+    while (irohds_dht_next_event(d, &ev))
+        done |= ev.type == IROHDS_DHT_EV_DONE && ev.handle == h;
+    CHECK(!done, "clock: a search is not over 1 ms before it began");
+    /* and it still ends after search_timeout_ms of the larger clock */
+    irohds_dht_periodic(d, T0 + 1000 + c.search_timeout_ms);
+    while (irohds_dht_next_event(d, &ev))
+        if (ev.type == IROHDS_DHT_EV_DONE && ev.handle == h)
+            done = ev.status == -ETIMEDOUT || ev.status == -ENETUNREACH;
+    CHECK(done, "clock: the search ends by its timeout");
+    irohds_dht_free(d);
+}
+
 /* The peers of ih a PEERS event of (node, handle) after mark reported:
  * is ip:port among them? */
 static bool sim_found_peer(net *nt, size_t mark, int node, uint32_t h, const uint8_t *ip,
@@ -1794,5 +1826,6 @@ int main(int argc, char **argv)
     test_sim_v4();
     test_sim_v6();
     test_sim_two_nodes();
+    test_clock_backwards();
     return check_summary();
 }
