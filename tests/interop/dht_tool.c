@@ -5,13 +5,15 @@
  *
  *   dht_tool --listen IP:PORT [--router IP:PORT]... [--node IP:PORT]...
  *            [--id HEX40] [--min-nodes N] [--timeout S] [--stdin]
- *            [--report S] CMD [ARGS]
+ *            [--report S] [--eager] CMD [ARGS]
  *
  * --router   a bootstrap router (asked while our table is poor, never in it)
  * --node     a node pinged at start: it joins our table when it answers
  * --stdin    after CMD (which may be left out), read commands from standard
  *            input, one per line, same syntax; runs until stdin closes
  * --report S with serve: a stats line every S seconds
+ * --eager    commands start at once, not after the start-up bootstrap (as
+ *            the daemon's first announce and publish do)
  *
  * Commands (each prints exactly one JSON line when it is over):
  *   bootstrap                         table size and nodes, stats
@@ -719,11 +721,16 @@ int main(int argc, char **argv)
     irohds_dht_config cfg;
     irohds_dht_config_default(&cfg);
     randombytes_buf(cfg.seed, sizeof cfg.seed);
+    bool eager = false;
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
         const char *o = argv[i];
         if (!strcmp(o, "--stdin")) {
             t.read_stdin = true;
+            continue;
+        }
+        if (!strcmp(o, "--eager")) { /* commands do not wait for the bootstrap */
+            eager = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -778,6 +785,7 @@ int main(int argc, char **argv)
         if ((rc = irohds_dht_find_node(t.d, now_ms(), irohds_dht_id(t.d), &t.boot_handle)))
             die("bootstrap lookup: %s", strerror(-rc));
         flush(&t);
+        t.booted = eager;
     } else {
         t.booted = true;
     }

@@ -240,11 +240,17 @@ def op_get_mutable(m):
                            end - time.monotonic())
             if a is None:
                 break
+            try:
+                item_value(a.item)
+            except RuntimeError:  # "invalid type requested from entry": no item (yet)
+                if a.authoritative:
+                    break
+                continue
             if best is None or a.seq >= best.seq:
                 best = a
             if a.authoritative:
                 break
-        if best is not None and best.seq >= min_seq and best.authoritative:
+        if best is not None and best.seq >= min_seq:
             break
         time.sleep(0.3)
     if best is None:
@@ -274,7 +280,10 @@ def op_get_immutable(m):
         sessions[i].dht_get_immutable_item(lt.sha1_hash(bytes.fromhex(target)))
         a = wait_alert(i, lambda a: isinstance(a, lt.dht_immutable_item_alert)
                        and str(a.target) == target, min(5, end - time.monotonic()))
-        item = item_value(a.item) if a is not None else None
+        try:
+            item = item_value(a.item) if a is not None else None
+        except RuntimeError:  # no item: an undefined entry
+            item = None
         if item is not None and lt.bencode(item) not in (b"", b"0:"):
             v = lt.bencode(item)
             return {"found": hashlib.sha1(v).hexdigest() == target, "value_hex": v.hex(),
