@@ -6,7 +6,8 @@
  *                    does (pkarr: a BEP 44 mutable item under its own key,
  *                    no salt, seq = µs time, v = a DNS packet of _iroh TXT
  *                    records with addr=), at start and every 30 minutes
- *                    (items live 2 h on the storing nodes);
+ *                    (items live 2 h on the storing nodes), and again after
+ *                    5 s, 10 s ... 5 min while no node took it;
  *   resolving ids    a peer known only by its node id (a bootstrap_peers
  *                    entry without an address, a provider whose HAVE arrived
  *                    through others) is looked up the same way;
@@ -39,6 +40,8 @@
 #include "node/node_int.h"
 
 #define PUBLISH_EVERY_US (30LL * 60 * 1000000)
+#define PUBLISH_RETRY_MIN_US (5LL * 1000000) /* a record no node took: again after 5 s, */
+#define PUBLISH_RETRY_MAX_US (5LL * 60 * 1000000) /* doubling up to 5 min */
 #define RENDEZVOUS_EVERY_US (10LL * 60 * 1000000)
 #define RENDEZVOUS_LONELY_MIN_US (1LL * 1000000) /* alone in a namespace: again after 1 s, */
 #define RENDEZVOUS_LONELY_MAX_US (30LL * 1000000) /* doubling up to 30 s */
@@ -81,6 +84,7 @@ typedef struct node_dht {
     dht_probe *probes;
     unsigned nprobes;
     int64_t next_publish_us, next_save_us;
+    int64_t publish_retry_us; /* the wait after a publish no node took */
     struct {
         uint8_t id[32];
         int64_t at;
@@ -371,6 +375,18 @@ static void on_event(node_dht *dh, const irohds_dht_event *ev)
             on_item(dh, s, &ev->item);
         break;
     case IROHDS_DHT_EV_STORED:
+        if (s->kind == S_PUBLISH && ev->n_ok == 0) {
+            /* Nobody answered yet (routers still down, no network): do not
+             * wait for the half-hourly republish. */
+            if (dh->publish_retry_us < PUBLISH_RETRY_MIN_US)
+                dh->publish_retry_us = PUBLISH_RETRY_MIN_US;
+            dh->next_publish_us = irohds_now_us() + dh->publish_retry_us;
+            dh->publish_retry_us *= 2;
+            if (dh->publish_retry_us > PUBLISH_RETRY_MAX_US)
+                dh->publish_retry_us = PUBLISH_RETRY_MAX_US;
+        } else if (s->kind == S_PUBLISH) {
+            dh->publish_retry_us = PUBLISH_RETRY_MIN_US;
+        }
         IROHDS_DEBUG("node: DHT %s stored on %u node%s (%u failed)",
                      s->kind == S_PUBLISH ? "address record" : "announce", ev->n_ok,
                      ev->n_ok == 1 ? "" : "s", ev->n_failed);

@@ -412,6 +412,38 @@ def test_daemons_find_each_other_through_a_private_dht(lab_factory) -> None:
         p = poll(resolved, 30, "B to resolve A's node id through the DHT")
         assert "through the DHT" in b.log(), b.log()[-3000:]
     finally:
+        if os.environ.get("IROHDS_DHT_DEBUG"):
+            for h in (a, b):
+                print(f"==== {h.name}\n" + h.log())
+        for t in tools:
+            t.close()
+        lt.close()
+
+
+def test_address_record_published_once_the_dht_answers(lab_factory) -> None:
+    """A daemon that starts before any DHT node answers (its routers come up
+    later) still publishes its address record soon after they do, rather
+    than at its next half-hourly publish."""
+    lab: Lab = lab_factory(2)
+    a, d = lab.hosts
+    routers = [f"{d.addr}:7001", f"{d.addr}:7002"]
+    a.start_daemon(dht=True, extra=(f'dht_listen = "0.0.0.0:6881"\n'
+                                    f'dht_bootstrap = [{", ".join(json.dumps(r) for r in routers)}]\n'))
+    time.sleep(2.5)  # its first publish (1 s after start) reached nobody
+    lt = LtPeer(d)
+    tools = []
+    try:
+        lt.start(d.addr, [7001, 7002])
+        for i in range(3):
+            tools.append(DhtTool(d, f"{d.addr}:{7101 + i}", nodes=routers))
+        addr_txt = f"addr={a.addr}:4433".encode()
+
+        def record():
+            r = tools[0].cmd(f"get-mutable {a.node_id}")
+            return r if r["items"] and addr_txt in bytes.fromhex(r["items"][-1]["v_hex"]) else None
+        r = poll(record, 30, "A's address record on the DHT", every=1)
+        assert r["items"][-1]["sig_ok"], r
+    finally:
         for t in tools:
             t.close()
         lt.close()
