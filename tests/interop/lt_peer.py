@@ -36,7 +36,6 @@ nodes share).
 import ctypes
 import hashlib
 import json
-import os
 import sys
 import tempfile
 import time
