@@ -10,7 +10,9 @@
  *                    5 s, 10 s ... 5 min while no node took it;
  *   resolving ids    a peer known only by its node id (a bootstrap_peers
  *                    entry without an address, a provider whose HAVE arrived
- *                    through others) is looked up the same way;
+ *                    through others) is looked up the same way; bootstrap
+ *                    peers still without an address again after 5 s, 10 s
+ *                    ... up to every 5 min;
  *   rendezvous       every namespace has an info-hash, SHA-1 of its gossip
  *                    topic id; a node announces its QUIC port there and looks
  *                    up the others (get_peers), at join and every 10 minutes,
@@ -47,6 +49,8 @@
 #define RENDEZVOUS_LONELY_MAX_US (30LL * 1000000) /* doubling up to 30 s */
 #define SAVE_EVERY_US (10LL * 60 * 1000000)
 #define RESOLVE_AGAIN_US (60LL * 1000000) /* one lookup per id per minute */
+#define BOOT_RESOLVE_MIN_US (5LL * 1000000) /* bootstrap peers still without an address: */
+#define BOOT_RESOLVE_MAX_US (5LL * 60 * 1000000) /* looked up again after 5 s, doubling */
 #define MAX_SEARCHES 48
 #define MAX_PROBES 32
 #define PKARR_TTL 30
@@ -85,6 +89,7 @@ typedef struct node_dht {
     unsigned nprobes;
     int64_t next_publish_us, next_save_us;
     int64_t publish_retry_us; /* the wait after a publish no node took */
+    int64_t next_boot_resolve_us, boot_resolve_every_us;
     struct {
         uint8_t id[32];
         int64_t at;
@@ -167,14 +172,15 @@ static void publish(node_dht *dh)
         s->kind = S_PUBLISH;
 }
 
-void node_dht_resolve(irohds_node *n, const uint8_t id[32])
+static void resolve(node_dht *dh, const uint8_t id[32], bool again)
 {
-    node_dht *dh = n->dht;
-    if (!dh || !memcmp(id, n->id, 32))
+    irohds_node *n = dh->n;
+    if (!memcmp(id, n->id, 32))
         return;
     int64_t now = irohds_now_us();
     size_t slot = ((size_t)id[4] | (size_t)id[5] << 8) % 64;
-    if (!memcmp(dh->resolved[slot].id, id, 32) && now - dh->resolved[slot].at < RESOLVE_AGAIN_US)
+    if (!again && !memcmp(dh->resolved[slot].id, id, 32) &&
+        now - dh->resolved[slot].at < RESOLVE_AGAIN_US)
         return;
     memcpy(dh->resolved[slot].id, id, 32);
     dh->resolved[slot].at = now;
@@ -183,6 +189,30 @@ void node_dht_resolve(irohds_node *n, const uint8_t id[32])
         s->kind = S_RESOLVE;
         memcpy(s->id, id, 32);
     }
+}
+
+void node_dht_resolve(irohds_node *n, const uint8_t id[32])
+{
+    if (n->dht)
+        resolve(n->dht, id, false);
+}
+
+/* Bootstrap peers given by node id alone and still without an address:
+ * their record may not have been published when we first looked (every
+ * machine started at once with one config), so look again, with a backoff. */
+static void resolve_bootstrap_peers(node_dht *dh, int64_t now_us)
+{
+    irohds_node *n = dh->n;
+    if (now_us < dh->next_boot_resolve_us)
+        return;
+    dh->next_boot_resolve_us = now_us + dh->boot_resolve_every_us;
+    dh->boot_resolve_every_us *= 2;
+    if (dh->boot_resolve_every_us > BOOT_RESOLVE_MAX_US)
+        dh->boot_resolve_every_us = BOOT_RESOLVE_MAX_US;
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer *p = n->peers[b]; p; p = p->next)
+            if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
+                resolve(dh, p->id, true);
 }
 
 static void ns_info_hash(const node_ns *ns, uint8_t out[IROHDS_DHT_ID_LEN])
@@ -441,6 +471,7 @@ static void pump(node_dht *dh)
     for (unsigned i = 0; i < n->nns; i++)
         if (now_us >= n->ns[i].rendezvous_at_us)
             rendezvous(dh, &n->ns[i]);
+    resolve_bootstrap_peers(dh, now_us);
     if (now_us >= dh->next_save_us) {
         dh->next_save_us = now_us + SAVE_EVERY_US;
         save_table(dh);
@@ -587,6 +618,8 @@ int node_dht_start(irohds_node *n)
     dh->port = quic_port(n);
     dh->next_publish_us = irohds_now_us() + 1000000; /* once some nodes answered */
     dh->next_save_us = irohds_now_us() + SAVE_EVERY_US;
+    dh->boot_resolve_every_us = BOOT_RESOLVE_MIN_US;
+    dh->next_boot_resolve_us = irohds_now_us() + BOOT_RESOLVE_MIN_US; /* node.c asks at start */
     n->dht = dh;
     add_routers(dh);
     uv_poll_init(n->loop, &dh->poll, fd);

@@ -128,3 +128,35 @@ def test_address_record_published_once_the_dht_answers(lab_factory) -> None:
         for t in tools:
             t.close()
         lt.close()
+
+
+def test_bootstrap_peer_by_id_that_starts_later_is_resolved(lab_factory) -> None:
+    """One config for every machine: B names A by node id alone and starts
+    first, before A has published anything.  B keeps looking A up until A's
+    record is there (a single lookup at start found nothing)."""
+    lab: Lab = lab_factory(3)
+    a, b, d = lab.hosts
+    lt = LtPeer(d)
+    tools = []
+    try:
+        lt.start(d.addr, [7001, 7002])
+        routers = [lt.addr(0), lt.addr(1)]
+        for i in range(3):
+            tools.append(DhtTool(d, f"{d.addr}:{7101 + i}", nodes=routers))
+        dht_conf = (f'dht_listen = "0.0.0.0:6881"\n'
+                    f'dht_bootstrap = [{", ".join(json.dumps(r) for r in routers)}]\n')
+        a.make_id()
+        b.start_daemon(bootstrap=[IdOnly(a.node_id)], dht=True, extra=dht_conf)
+        time.sleep(2)  # B's first lookup of A is over: nothing to find yet
+        a.start_daemon(dht=True, extra=dht_conf)
+
+        def resolved():
+            for p in peers(b)["known"]:
+                if p["node"] == a.node_id and f"{a.addr}:4433" in p["addresses"]:
+                    return p
+            return None
+        poll(resolved, 30, "B to resolve A, started after it, through the DHT")
+    finally:
+        for t in tools:
+            t.close()
+        lt.close()
