@@ -276,6 +276,9 @@ bool st_token_ok(const irohds_dht *d, const irohds_dht_addr *a, const uint8_t *t
 void st_announce(irohds_dht *d, const uint8_t *ih, const irohds_dht_addr *peer);
 /* Up to max peers of ih, newest first.  Returns how many. */
 size_t st_peers(const irohds_dht *d, const uint8_t *ih, irohds_dht_addr *out, size_t max);
+/* Up to max stored info-hashes (20 bytes each), consecutive from a random
+ * one (BEP 51 samples); returns how many. */
+size_t st_sample(irohds_dht *d, uint8_t *out, size_t max);
 /* Store a checked item: 0, or the BEP 44 error code (301, 302). */
 int st_put(irohds_dht *d, const irohds_dht_item *it, const uint8_t target[IROHDS_DHT_ID_LEN],
            bool has_cas, int64_t cas);

@@ -432,6 +432,9 @@ static void test_answers(void)
     q = (irohds_dht_msg){.method = IROHDS_DHT_M_OTHER, .q = (const uint8_t *)"sample_infohashes",
                          .q_len = 17, .target = tgt};
     CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r' && r.nodes, "unknown method with a target");
+    CHECK(r.has_interval && r.interval == 21600 && r.has_num && r.num == 0 && r.samples &&
+              r.samples_len == 0,
+          "BEP 51 sample_infohashes: interval, num and (empty) samples");
 
     /* the asker (a ping and find_node) is in the table now, but not told of itself */
     q = (irohds_dht_msg){.method = IROHDS_DHT_M_FIND_NODE, .target = tgt};
@@ -1665,6 +1668,47 @@ static void test_sim_v6(void)
     free(nt);
 }
 
+/* BEP 51: num counts the info-hashes stored, samples are up to 20 distinct
+ * ones of them (libtorrent drops a reply without these keys). */
+static void test_samples(void)
+{
+    irohds_dht_config c;
+    irohds_dht_config_default(&c);
+    irohds_dht *d = node_with(&c);
+    struct sockaddr_in a = v4("50.1.2.3", 4000);
+    enum { N = 25 };
+    uint8_t ihs[N][20];
+    for (int i = 0; i < N; i++) {
+        memset(ihs[i], 0, 20);
+        ihs[i][0] = (uint8_t)(7 * i + 1);
+        ihs[i][19] = (uint8_t)i;
+        irohds_dht_msg q = {.method = IROHDS_DHT_M_GET_PEERS, .info_hash = ihs[i]}, r;
+        ask(d, T0, &a, &q, &r);
+        uint8_t tok[IROHDS_DHT_TOKEN_MAX];
+        size_t tl = r.token_len;
+        memcpy(tok, r.token, tl);
+        q = (irohds_dht_msg){.method = IROHDS_DHT_M_ANNOUNCE_PEER, .info_hash = ihs[i],
+                             .token = tok, .token_len = tl, .has_port = true, .port = 1000 + i};
+        CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r', "samples: announce %d", i);
+    }
+    uint8_t tgt[20] = {1};
+    irohds_dht_msg q = {.method = IROHDS_DHT_M_OTHER, .q = (const uint8_t *)"sample_infohashes",
+                        .q_len = 17, .target = tgt},
+                   r;
+    CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r' && r.has_num && r.num == N &&
+              r.samples_len == 20 * 20,
+          "samples: num %lld, %zu bytes of samples", (long long)r.num, r.samples_len);
+    int known = 0, dup = 0;
+    for (size_t i = 0; i < r.samples_len / 20; i++) {
+        for (int k = 0; k < N; k++)
+            known += memcmp(r.samples + 20 * i, ihs[k], 20) == 0;
+        for (size_t j = 0; j < i; j++)
+            dup += memcmp(r.samples + 20 * i, r.samples + 20 * j, 20) == 0;
+    }
+    CHECK(known == 20 && dup == 0, "samples: %d stored, %d repeated", known, dup);
+    irohds_dht_free(d);
+}
+
 /*
  * The caller's clock read once per turn: a search started with a fresher
  * reading than the one periodic then gets (the daemon's pump did that) must
@@ -1827,5 +1871,6 @@ int main(int argc, char **argv)
     test_sim_v6();
     test_sim_two_nodes();
     test_clock_backwards();
+    test_samples();
     return check_summary();
 }

@@ -24,6 +24,8 @@ object per line on stdout:
          sig_ok is checked here with libsodium, apart from libtorrent
   {"op": "put_immutable", "session": 0, "value": "..."}  -> {"target", "num_success"}
   {"op": "get_immutable", "session": 0, "target": "<hex40>", "timeout": 10}
+  {"op": "sample_infohashes", "session": 0, "addr": ["127.0.0.1", 7101], "target": "<hex40>"}
+      -> BEP 51 to that one node: {"answered", "num", "samples", "interval", "num_nodes"}
   {"op": "stats", "session": 0}  -> dht.* session counters and routing table size
   {"op": "quit"}
 
@@ -291,11 +293,25 @@ def op_get_immutable(m):
     return {"found": False}
 
 
+def op_sample_infohashes(m):
+    """BEP 51 to one node: {"answered", "num", "samples", "interval", "num_nodes"}."""
+    i = m["session"]
+    ip, port = m["addr"]
+    sessions[i].dht_sample_infohashes((ip, int(port)), lt.sha1_hash(bytes.fromhex(m["target"])))
+    a = wait_alert(i, lambda a: isinstance(a, lt.dht_sample_infohashes_alert)
+                   and tuple(a.endpoint) == (ip, int(port)), m.get("timeout", 10))
+    if a is None:
+        return {"answered": False}
+    return {"answered": True, "num": a.num_infohashes, "interval": a.interval.total_seconds()
+            if hasattr(a.interval, "total_seconds") else a.interval,
+            "samples": [str(x) for x in a.samples], "num_nodes": a.num_nodes}
+
+
 def main() -> None:
     ops = {"start": op_start, "add_nodes": op_add_nodes, "announce": op_announce,
            "get_peers": op_get_peers, "put_mutable": op_put_mutable,
            "get_mutable": op_get_mutable, "put_immutable": op_put_immutable,
-           "get_immutable": op_get_immutable,
+           "get_immutable": op_get_immutable, "sample_infohashes": op_sample_infohashes,
            "live_nodes": lambda m: {"nodes": live_nodes(m["session"])},
            "stats": lambda m: counters(m["session"]),
            "announces_received": lambda m: (pump(m["session"]),

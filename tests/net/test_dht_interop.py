@@ -44,12 +44,14 @@ class Net:
     lt: LtPeer
     x: DhtTool  # bootstrapped from one libtorrent node it pings (--node)
     y: DhtTool  # bootstrapped from one libtorrent node as a router
+    announced: list  # info-hashes libtorrent announced
 
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Net]:
     dht_tool_path()  # fail early if it is not built
     n = Net()
+    n.announced = []
     n.lab = Lab(1).__enter__()
     try:
         n.host = n.lab.hosts[0]
@@ -108,6 +110,8 @@ def test_peers_announced_are_found_both_ways(net: Net) -> None:
     want = net.lt.addr(0)
     poll(lambda: want in net.x.cmd(f"get-peers {ih1}")["peers"], 30,
          "X to find libtorrent's peer")
+
+    net.announced.append(ih1)
 
     # we announce; libtorrent accepts our announce_peer and finds the peer
     ih2 = os.urandom(20).hex()
@@ -207,6 +211,19 @@ def test_immutable_items_both_ways(net: Net) -> None:
     r = net.y.cmd(f"get-immutable {target}")
     assert r["items"] and r["items"][0]["value"] == value.decode(), r
     assert r["items"][0]["hash_ok"], r
+
+
+def test_sample_infohashes_answered(net: Net) -> None:
+    """BEP 51 from libtorrent to X: answered with what X stores (libtorrent
+    counts a reply without interval, num and samples as a failed query)."""
+    assert net.announced, "runs after the peers test"
+    torrents = net.x.stats()["torrents"]
+    got = net.lt.call(op="sample_infohashes", session=1, addr=[LO, net.x.port],
+                      target=os.urandom(20).hex())
+    assert got["answered"], got
+    assert got["num"] == torrents >= 1 and len(got["samples"]) == min(torrents, 20), (got, torrents)
+    assert set(net.announced) <= set(got["samples"]), got
+    assert got["num_nodes"] >= 2, got  # the closest nodes, as find_node
 
 
 # ------------------------------------------------------ junk and spoofing
