@@ -124,7 +124,7 @@ def test_peers_announced_are_found_both_ways(net: Net) -> None:
                 for a in net.lt.call(op="announces_received", session=i)["announces"]
                 if a["info_hash"] == ih2]
     assert {a["peer"] for a in received} == {f"{LO}:5555"}, received
-    assert len(received) >= 3, received
+    assert len(received) >= 2, received  # stored_ok counts Y too
 
 
 # ------------------------------------------------------------- BEP 44 items
