@@ -25,7 +25,9 @@
  *   - the node: routing table, answers to queries, searches, storage.
  *
  * Errors are negative errno values.  Node ids are 20 bytes.  Times are
- * milliseconds on any monotonic clock (uint64_t now_ms).
+ * milliseconds on any monotonic clock (uint64_t now_ms); a time older than
+ * one passed in before counts as that one (the core's clock never goes
+ * back, so a caller may read its clock once per turn).
  */
 #ifndef IROHDS_DHT_H
 #define IROHDS_DHT_H
