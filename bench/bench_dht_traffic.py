@@ -115,7 +115,7 @@ def main() -> int:
     sl = {k: s_lt1[k] - s_lt0[k] for k in ("dht.dht_messages_in", "dht.dht_messages_out",
                                           "dht.dht_bytes_in", "dht.dht_bytes_out")}
     so = {k: s_ours1[k] - s_ours0[k] for k in ("packets_in", "packets_out", "bytes_in",
-                                               "bytes_out")}
+                                               "bytes_out", "queries_in", "replies_in")}
     C.info(f"window {elapsed:.1f} s")
     C.info(f"socket  libtorrent: {vl['tx_packets']} pkts / {vl['tx_bytes']} B out, "
            f"{vl['rx_packets']} pkts / {vl['rx_bytes']} B in")
@@ -124,7 +124,8 @@ def main() -> int:
     C.info(f"own     libtorrent: {sl['dht.dht_messages_out']} msgs / {sl['dht.dht_bytes_out']} B "
            f"out, {sl['dht.dht_messages_in']} msgs / {sl['dht.dht_bytes_in']} B in")
     C.info(f"own     ours:       {so['packets_out']} pkts / {so['bytes_out']} B out, "
-           f"{so['packets_in']} pkts / {so['bytes_in']} B in")
+           f"{so['packets_in']} pkts / {so['bytes_in']} B in ({so['queries_in']} queries from "
+           f"others, {so['replies_in']} answers to ours)")
 
     lt_pk = per_hour(vl["tx_packets"] + vl["rx_packets"])
     our_pk = per_hour(vo["tx_packets"] + vo["rx_packets"])
