@@ -127,12 +127,17 @@ def fmt_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def fmt_packets(n: float) -> str:
+    return "n/a" if n != n else f"{n:.0f} pkt"
+
+
 def report_amount(name: str, value: float, unit: str, anchor_name: Optional[str],
                   anchor: Optional[float], aim: str = "", met: Optional[bool] = None,
                   extra: str = "") -> None:
     """Like report(), for a rate (unit "B/s": ratio > 1 means irohds is
-    faster) or a size (unit "B": ratio irohds / anchor)."""
-    fmt = fmt_rate if unit == "B/s" else fmt_bytes
+    faster), a size (unit "B") or a count of packets (unit "pkt"); for the
+    last two the ratio is irohds / anchor."""
+    fmt = {"B/s": fmt_rate, "pkt": fmt_packets}.get(unit, fmt_bytes)
     parts = [f"[bench] {name}: {fmt(value)}"]
     if anchor_name is not None:
         a = anchor if anchor is not None else float("nan")

@@ -16,7 +16,7 @@ if [ ! -x "$PY" ]; then
   exit 2
 fi
 
-ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream quic transfer remote_small serve_memory discovery)
+ALL=(tier0 new_process array_hit key_array store_put blake3 bao_stream quic transfer remote_small serve_memory discovery dht_traffic)
 NAMES=("$@")
 ((${#NAMES[@]})) || NAMES=("${ALL[@]}")
 
@@ -48,13 +48,13 @@ done
 "$PY" - "$SUMMARY" <<'PYEOF'
 import json, sys
 sys.path.insert(0, "bench")
-from _common import fmt_time, fmt_ratio, fmt_rate, fmt_bytes
+from _common import fmt_time, fmt_ratio, fmt_rate, fmt_bytes, fmt_packets
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print("== summary (medians; ratio = irohds / anchor)")
 w = max([len(r["name"]) for r in rows] + [10])
 for r in rows:
     unit = r.get("unit", "s")
-    fmt = {"s": fmt_time, "B/s": fmt_rate, "B": fmt_bytes}[unit]
+    fmt = {"s": fmt_time, "B/s": fmt_rate, "B": fmt_bytes, "pkt": fmt_packets}[unit]
     a = r["anchor"] if r.get("anchor") is not None else float("nan")
     anchor = ""
     ratio = ""

@@ -209,6 +209,18 @@ const uint8_t *irohds_dht_id(const irohds_dht *d)
     return d->id;
 }
 
+/* ============================================================= clock */
+
+/* Time never goes back inside the node.  A caller that reads its clock once
+ * per turn and starts a search with a fresher reading than the one it then
+ * hands to periodic (the daemon did) would otherwise make now - started
+ * wrap around: every search begun that turn timed out at once. */
+void dht_clock(irohds_dht *d, uint64_t now_ms)
+{
+    if (now_ms > d->now)
+        d->now = now_ms;
+}
+
 /* ============================================================ queues */
 
 int dht_send(irohds_dht *d, const irohds_dht_addr *to, const uint8_t *buf, size_t len)
@@ -549,7 +561,7 @@ int irohds_dht_receive(irohds_dht *d, uint64_t now_ms, const void *buf, size_t l
 {
     irohds_dht_addr a;
     irohds_dht_msg m;
-    d->now = now_ms;
+    dht_clock(d, now_ms);
     if (irohds_dht_addr_from_sockaddr(&a, from, fromlen) || a.family != d->cfg.family)
         return -EAFNOSUPPORT;
     d->stats.packets_in++;
@@ -602,11 +614,11 @@ static void upkeep(irohds_dht *d)
 
 uint64_t irohds_dht_periodic(irohds_dht *d, uint64_t now_ms)
 {
-    d->now = now_ms;
+    dht_clock(d, now_ms);
     expire_rpcs(d);
     search_periodic(d);
-    if (now_ms >= d->next_tick) {
-        d->next_tick = now_ms + TICK_MS;
+    if (d->now >= d->next_tick) {
+        d->next_tick = d->now + TICK_MS;
         d->heard_budget = HEARD_PER_TICK;
         st_periodic(d);
         rt_maintain(d);
@@ -643,7 +655,7 @@ int irohds_dht_add_router(irohds_dht *d, const struct sockaddr *sa, socklen_t le
 int irohds_dht_ping(irohds_dht *d, uint64_t now_ms, const struct sockaddr *sa, socklen_t len)
 {
     irohds_dht_addr a;
-    d->now = now_ms;
+    dht_clock(d, now_ms);
     if (irohds_dht_addr_from_sockaddr(&a, sa, len) || a.family != d->cfg.family)
         return -EAFNOSUPPORT;
     irohds_dht_msg q = {.method = IROHDS_DHT_M_PING};
@@ -735,7 +747,7 @@ int irohds_dht_load_nodes(irohds_dht *d, uint64_t now_ms, const void *buf, size_
     const uint8_t *p = buf;
     sa_family_t family;
     size_t count;
-    d->now = now_ms;
+    dht_clock(d, now_ms);
     int rc = saved_header(p, len, &family, &count);
     if (rc)
         return rc;
@@ -749,6 +761,6 @@ int irohds_dht_load_nodes(irohds_dht *d, uint64_t now_ms, const void *buf, size_
         irohds_dht_nodes_parse(p + SAVE_HEADER + i * each, each, family, &n, 1);
         rt_restore(d, &n);
     }
-    d->self_lookup_at = now_ms;
+    d->self_lookup_at = d->now;
     return 0;
 }

@@ -25,7 +25,9 @@
  *   - the node: routing table, answers to queries, searches, storage.
  *
  * Errors are negative errno values.  Node ids are 20 bytes.  Times are
- * milliseconds on any monotonic clock (uint64_t now_ms).
+ * milliseconds on any monotonic clock (uint64_t now_ms); a time older than
+ * one passed in before counts as that one (the core's clock never goes
+ * back, so a caller may read its clock once per turn).
  */
 #ifndef IROHDS_DHT_H
 #define IROHDS_DHT_H
@@ -224,6 +226,10 @@ typedef struct irohds_dht_msg {
     size_t nodes_len;
     const uint8_t *nodes6;
     size_t nodes6_len;
+    bool has_interval, has_num; /* BEP 51 sample_infohashes: "interval" (s), */
+    int64_t interval, num;      /* "num" (info-hashes stored) and "samples" */
+    const uint8_t *samples;     /* (20 bytes each; raw, not checked here) */
+    size_t samples_len;
     bool has_values; /* "values" present (maybe empty) */
     size_t n_values; /* each is compact peer info, normally 6 or 18 bytes */
     const uint8_t *values[IROHDS_DHT_MAX_VALUES];

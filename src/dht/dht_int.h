@@ -156,6 +156,8 @@ int dht_send(irohds_dht *d, const irohds_dht_addr *to, const uint8_t *buf, size_
 void dht_event(irohds_dht *d, const irohds_dht_event *ev, void *mem);
 /* Forget the queued events of a search (cancelled). */
 void dht_event_drop(irohds_dht *d, uint32_t handle);
+/* d->now = max(d->now, now_ms): the core's clock never goes back. */
+void dht_clock(irohds_dht *d, uint64_t now_ms);
 /* May we send len bytes of reply to a (per-destination byte budget)? */
 bool dht_reply_budget(irohds_dht *d, const irohds_dht_addr *a, size_t len);
 
@@ -274,6 +276,9 @@ bool st_token_ok(const irohds_dht *d, const irohds_dht_addr *a, const uint8_t *t
 void st_announce(irohds_dht *d, const uint8_t *ih, const irohds_dht_addr *peer);
 /* Up to max peers of ih, newest first.  Returns how many. */
 size_t st_peers(const irohds_dht *d, const uint8_t *ih, irohds_dht_addr *out, size_t max);
+/* Up to max stored info-hashes (20 bytes each), consecutive from a random
+ * one (BEP 51 samples); returns how many. */
+size_t st_sample(irohds_dht *d, uint8_t *out, size_t max);
 /* Store a checked item: 0, or the BEP 44 error code (301, 302). */
 int st_put(irohds_dht *d, const irohds_dht_item *it, const uint8_t target[IROHDS_DHT_ID_LEN],
            bool has_cas, int64_t cas);

@@ -268,6 +268,9 @@ static int dec_resp(const irohds_benc *d, int r, irohds_dht_msg *m)
     rc = rc ? rc : opt_str(d, r, "nodes", 0, SIZE_MAX, &m->nodes, &m->nodes_len);
     rc = rc ? rc : opt_str(d, r, "nodes6", 0, SIZE_MAX, &m->nodes6, &m->nodes6_len);
     rc = rc ? rc : dec_values(d, r, m);
+    rc = rc ? rc : opt_int(d, r, "interval", &m->has_interval, &m->interval);
+    rc = rc ? rc : opt_int(d, r, "num", &m->has_num, &m->num);
+    rc = rc ? rc : opt_str(d, r, "samples", 0, SIZE_MAX, &m->samples, &m->samples_len);
     return rc;
 }
 
@@ -412,9 +415,12 @@ static void enc_resp(irohds_benc_writer *w, const irohds_dht_msg *m)
 {
     irohds_benc_dict(w);
     kstr(w, "id", m->id, IROHDS_DHT_ID_LEN);
+    kint(w, "interval", m->has_interval, m->interval);
     kstr(w, "k", m->k, IROHDS_DHT_KEY_LEN);
     kstr(w, "nodes", m->nodes, m->nodes_len);
     kstr(w, "nodes6", m->nodes6, m->nodes6_len);
+    kint(w, "num", m->has_num, m->num);
+    kstr(w, "samples", m->samples, m->samples_len);
     kint(w, "seq", m->has_seq, m->seq);
     kstr(w, "sig", m->sig, IROHDS_DHT_SIG_LEN);
     kstr(w, "token", m->token, m->token_len);

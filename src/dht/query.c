@@ -1,6 +1,6 @@
 /*
  * dht/query.c: our answers to others' queries: ping, find_node, get_peers,
- * announce_peer (BEP 5), get and put (BEP 44).
+ * announce_peer (BEP 5), get and put (BEP 44), sample_infohashes (BEP 51).
  *
  * Every reply carries the requester's address in "ip" (BEP 42) and our
  * client version in "v".  get_peers and get always return the k closest
@@ -20,12 +20,16 @@
 
 #include "dht/dht_int.h"
 
+#define SAMPLES_MAX 20          /* info-hashes in a BEP 51 reply (libtorrent's number) */
+#define SAMPLES_INTERVAL 21600  /* s: BEP 51's maximum, libtorrent's default */
+
 typedef struct reply {
     irohds_dht_msg r;
     uint8_t ip[18];
     uint8_t nodes[IROHDS_DHT_K * 38];
     uint8_t token[DHT_TOKEN_LEN];
     uint8_t values[IROHDS_DHT_MAX_VALUES][18];
+    uint8_t samples[SAMPLES_MAX * IROHDS_DHT_ID_LEN];
 } reply;
 
 static void send_msg(irohds_dht *d, const irohds_dht_msg *r, const irohds_dht_addr *to)
@@ -215,6 +219,28 @@ static void answer_put(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_
         send_msg(d, &rp->r, from);
 }
 
+/* BEP 51 sample_infohashes: the closest nodes as find_node, plus how many
+ * info-hashes we store and up to 20 of them.  libtorrent takes a reply
+ * without interval, num and samples for a failed query. */
+static void answer_sample(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_addr *from,
+                          reply *rp, const uint8_t *target)
+{
+    reply_nodes(d, rp, target, m->id);
+    rp->r.has_interval = true;
+    rp->r.interval = SAMPLES_INTERVAL;
+    rp->r.has_num = true;
+    rp->r.num = (int64_t)d->st.nt;
+    rp->r.samples = rp->samples;
+    rp->r.samples_len = st_sample(d, rp->samples, SAMPLES_MAX) * IROHDS_DHT_ID_LEN;
+    send_msg(d, &rp->r, from);
+}
+
+static bool is_sample_infohashes(const irohds_dht_msg *m)
+{
+    return m->method == IROHDS_DHT_M_OTHER && m->q_len == 17 &&
+           memcmp(m->q, "sample_infohashes", 17) == 0;
+}
+
 void dht_answer(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_addr *from)
 {
     reply rp;
@@ -248,7 +274,9 @@ void dht_answer(irohds_dht *d, const irohds_dht_msg *m, const irohds_dht_addr *f
         answer_put(d, m, from, &rp);
         return;
     default: /* find_node, and unknown methods that name a target */
-        if (target) {
+        if (target && is_sample_infohashes(m)) {
+            answer_sample(d, m, from, &rp, target);
+        } else if (target) {
             reply_nodes(d, &rp, target, m->id);
             send_msg(d, &rp.r, from);
         } else {

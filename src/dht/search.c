@@ -30,6 +30,9 @@
 #define NODES_PER_REPLY 32
 
 static void step(irohds_dht *d, dht_search *s);
+static void finish(irohds_dht *d, dht_search *s);
+static void emit_item(irohds_dht *d, dht_search *s, const irohds_dht_item *it);
+static void report_fresh(irohds_dht *d, dht_search *s, irohds_dht_addr *fresh, size_t n);
 
 dht_search *search_find(irohds_dht *d, uint32_t handle)
 {
@@ -158,8 +161,56 @@ static int learn_id(irohds_dht *d, dht_search *s, unsigned i, const uint8_t *id)
     return cand_by_addr(s, &c.addr);
 }
 
+/*
+ * What our own storage holds for the target counts as a first answer: others
+ * stored it here because we are one of the k nodes closest to it, and
+ * nobody else we ask may have it (in a DHT of k nodes or fewer, what the
+ * others announce or put is stored on everyone but its author).  Peers are
+ * reported, a mutable item is a first version (newer ones found later are
+ * reported too), an immutable one ends the search before any query.  false
+ * when the search is over (and freed).  libtorrent's searches skip their own
+ * storage; jech/dht's get_peers does this.
+ */
+static bool local_answer(irohds_dht *d, dht_search *s)
+{
+    if (s->internal)
+        return true;
+    if (s->kind == SK_GET_PEERS || s->kind == SK_ANNOUNCE) {
+        unsigned max = d->cfg.max_peers;
+        irohds_dht_addr *fresh = malloc(max * sizeof *fresh);
+        if (fresh)
+            report_fresh(d, s, fresh, st_peers(d, s->target, fresh, max));
+        return true;
+    }
+    const dht_stored *st = st_get(d, s->target);
+    if (!st)
+        return true;
+    if (s->kind == SK_GET_IMM && !st->is_mutable) {
+        irohds_dht_item it = {.v = st->v, .v_len = st->v_len};
+        emit_item(d, s, &it);
+        s->replies++; /* we answered: DONE says 0, not -ENETUNREACH */
+        finish(d, s);
+        return false;
+    }
+    if (s->kind == SK_GET_MUT && st->is_mutable && !memcmp(st->k, s->k, IROHDS_DHT_KEY_LEN) &&
+        (!s->has_seq || st->seq > s->seq)) {
+        irohds_dht_item it = {.v = st->v, .v_len = st->v_len, .is_mutable = true,
+                              .seq = st->seq, .salt = s->salt, .salt_len = s->salt_len};
+        memcpy(it.k, st->k, IROHDS_DHT_KEY_LEN);
+        memcpy(it.sig, st->sig, IROHDS_DHT_SIG_LEN);
+        if (irohds_dht_item_check(&it) == 0) { /* checked when stored; cheap to be sure */
+            s->found = true;
+            s->best_seq = st->seq;
+            emit_item(d, s, &it);
+        }
+    }
+    return true;
+}
+
 void search_begin(irohds_dht *d, dht_search *s)
 {
+    if (!local_answer(d, s))
+        return;
     irohds_dht_node seeds[2 * IROHDS_DHT_K];
     size_t n = rt_closest(&d->rt, d->now, s->target, seeds, 2 * IROHDS_DHT_K);
     for (size_t i = 0; i < n; i++)
@@ -315,6 +366,24 @@ static bool peer_seen(dht_search *s, const irohds_dht_addr *a)
     return false;
 }
 
+/* Report the peers of fresh[0, n) not reported before (fresh is taken). */
+static void report_fresh(irohds_dht *d, dht_search *s, irohds_dht_addr *fresh, size_t n)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (dht_addr_usable(&fresh[i]) && !peer_seen(s, &fresh[i]))
+            fresh[kept++] = fresh[i];
+    if (kept == 0) {
+        free(fresh);
+        return;
+    }
+    irohds_dht_event ev = {.type = IROHDS_DHT_EV_PEERS, .handle = s->handle};
+    memcpy(ev.target, s->target, IROHDS_DHT_ID_LEN);
+    ev.n_peers = kept;
+    ev.peers = fresh;
+    dht_event(d, &ev, fresh);
+}
+
 static void report_peers(irohds_dht *d, dht_search *s, const irohds_dht_msg *m)
 {
     if (!m->n_values || s->internal)
@@ -323,21 +392,10 @@ static void report_peers(irohds_dht *d, dht_search *s, const irohds_dht_msg *m)
     if (!fresh)
         return;
     size_t n = 0;
-    for (size_t i = 0; i < m->n_values; i++) {
-        irohds_dht_addr a;
-        if (irohds_dht_addr_parse(&a, m->values[i], m->values_len[i]) && dht_addr_usable(&a) &&
-            !peer_seen(s, &a))
-            fresh[n++] = a;
-    }
-    if (n == 0) {
-        free(fresh);
-        return;
-    }
-    irohds_dht_event ev = {.type = IROHDS_DHT_EV_PEERS, .handle = s->handle};
-    memcpy(ev.target, s->target, IROHDS_DHT_ID_LEN);
-    ev.n_peers = n;
-    ev.peers = fresh;
-    dht_event(d, &ev, fresh);
+    for (size_t i = 0; i < m->n_values; i++)
+        if (irohds_dht_addr_parse(&fresh[n], m->values[i], m->values_len[i]))
+            n++;
+    report_fresh(d, s, fresh, n);
 }
 
 /* ============================================================ replies */
@@ -550,7 +608,7 @@ uint64_t search_deadline(const irohds_dht *d)
 static int start(irohds_dht *d, uint64_t now, int kind, const uint8_t *target, uint32_t *handle,
                  dht_search **out)
 {
-    d->now = now;
+    dht_clock(d, now);
     int rc = search_new(d, kind, target, false, out);
     if (rc == 0 && handle)
         *handle = (*out)->handle;

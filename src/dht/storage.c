@@ -211,6 +211,16 @@ size_t st_peers(const irohds_dht *d, const uint8_t *ih, irohds_dht_addr *out, si
     return n;
 }
 
+size_t st_sample(irohds_dht *d, uint8_t *out, size_t max)
+{
+    const dht_storage *st = &d->st;
+    size_t n = st->nt < max ? st->nt : max;
+    size_t start = st->nt > n ? dht_rng_below(&d->rng, (uint32_t)st->nt) : 0;
+    for (size_t i = 0; i < n; i++)
+        memcpy(out + i * IROHDS_DHT_ID_LEN, st->t[(start + i) % st->nt]->ih, IROHDS_DHT_ID_LEN);
+    return n;
+}
+
 size_t st_peer_count(const dht_storage *st)
 {
     size_t n = 0;

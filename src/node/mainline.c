@@ -6,10 +6,13 @@
  *                    does (pkarr: a BEP 44 mutable item under its own key,
  *                    no salt, seq = µs time, v = a DNS packet of _iroh TXT
  *                    records with addr=), at start and every 30 minutes
- *                    (items live 2 h on the storing nodes);
+ *                    (items live 2 h on the storing nodes), and again after
+ *                    5 s, 10 s ... 5 min while no node took it;
  *   resolving ids    a peer known only by its node id (a bootstrap_peers
  *                    entry without an address, a provider whose HAVE arrived
- *                    through others) is looked up the same way;
+ *                    through others) is looked up the same way; bootstrap
+ *                    peers still without an address again after 5 s, 10 s
+ *                    ... up to every 5 min;
  *   rendezvous       every namespace has an info-hash, SHA-1 of its gossip
  *                    topic id; a node announces its QUIC port there and looks
  *                    up the others (get_peers), at join and every 10 minutes,
@@ -39,12 +42,15 @@
 #include "node/node_int.h"
 
 #define PUBLISH_EVERY_US (30LL * 60 * 1000000)
-#define PUBLISH_RETRY_US (2LL * 1000000)
+#define PUBLISH_RETRY_MIN_US (5LL * 1000000) /* a record no node took: again after 5 s, */
+#define PUBLISH_RETRY_MAX_US (5LL * 60 * 1000000) /* doubling up to 5 min */
 #define RENDEZVOUS_EVERY_US (10LL * 60 * 1000000)
 #define RENDEZVOUS_LONELY_MIN_US (1LL * 1000000) /* alone in a namespace: again after 1 s, */
 #define RENDEZVOUS_LONELY_MAX_US (30LL * 1000000) /* doubling up to 30 s */
 #define SAVE_EVERY_US (10LL * 60 * 1000000)
-#define RESOLVE_AGAIN_US (5LL * 1000000) /* one lookup per id per 5 s */
+#define RESOLVE_AGAIN_US (60LL * 1000000) /* one lookup per id per minute */
+#define BOOT_RESOLVE_MIN_US (5LL * 1000000) /* bootstrap peers still without an address: */
+#define BOOT_RESOLVE_MAX_US (5LL * 60 * 1000000) /* looked up again after 5 s, doubling */
 #define MAX_SEARCHES 48
 #define MAX_PROBES 32
 #define PKARR_TTL 30
@@ -82,7 +88,8 @@ typedef struct node_dht {
     dht_probe *probes;
     unsigned nprobes;
     int64_t next_publish_us, next_save_us;
-    int64_t publish_retry_us; /* backoff while a publish finds no taker */
+    int64_t publish_retry_us; /* the wait after a publish no node took */
+    int64_t next_boot_resolve_us, boot_resolve_every_us;
     struct {
         uint8_t id[32];
         int64_t at;
@@ -153,14 +160,15 @@ static void publish(node_dht *dh)
         s->kind = S_PUBLISH;
 }
 
-void node_dht_resolve(irohds_node *n, const uint8_t id[32])
+static void resolve(node_dht *dh, const uint8_t id[32], bool again)
 {
-    node_dht *dh = n->dht;
-    if (!dh || !memcmp(id, n->id, 32))
+    irohds_node *n = dh->n;
+    if (!memcmp(id, n->id, 32))
         return;
     int64_t now = irohds_now_us();
     size_t slot = ((size_t)id[4] | (size_t)id[5] << 8) % 64;
-    if (!memcmp(dh->resolved[slot].id, id, 32) && now - dh->resolved[slot].at < RESOLVE_AGAIN_US)
+    if (!again && !memcmp(dh->resolved[slot].id, id, 32) &&
+        now - dh->resolved[slot].at < RESOLVE_AGAIN_US)
         return;
     memcpy(dh->resolved[slot].id, id, 32);
     dh->resolved[slot].at = now;
@@ -169,6 +177,30 @@ void node_dht_resolve(irohds_node *n, const uint8_t id[32])
         s->kind = S_RESOLVE;
         memcpy(s->id, id, 32);
     }
+}
+
+void node_dht_resolve(irohds_node *n, const uint8_t id[32])
+{
+    if (n->dht)
+        resolve(n->dht, id, false);
+}
+
+/* Bootstrap peers given by node id alone and still without an address:
+ * their record may not have been published when we first looked (every
+ * machine started at once with one config), so look again, with a backoff. */
+static void resolve_bootstrap_peers(node_dht *dh, int64_t now_us)
+{
+    irohds_node *n = dh->n;
+    if (now_us < dh->next_boot_resolve_us)
+        return;
+    dh->next_boot_resolve_us = now_us + dh->boot_resolve_every_us;
+    dh->boot_resolve_every_us *= 2;
+    if (dh->boot_resolve_every_us > BOOT_RESOLVE_MAX_US)
+        dh->boot_resolve_every_us = BOOT_RESOLVE_MAX_US;
+    for (size_t b = 0; b < 1024; b++)
+        for (node_peer *p = n->peers[b]; p; p = p->next)
+            if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
+                resolve(dh, p->id, true);
 }
 
 static void ns_info_hash(const node_ns *ns, uint8_t out[IROHDS_DHT_ID_LEN])
@@ -350,24 +382,21 @@ static void on_event(node_dht *dh, const irohds_dht_event *ev)
             on_item(dh, s, &ev->item);
         break;
     case IROHDS_DHT_EV_STORED:
+        if (s->kind == S_PUBLISH && ev->n_ok == 0) {
+            /* Nobody answered yet (routers still down, no network): do not
+             * wait for the half-hourly republish. */
+            if (dh->publish_retry_us < PUBLISH_RETRY_MIN_US)
+                dh->publish_retry_us = PUBLISH_RETRY_MIN_US;
+            dh->next_publish_us = irohds_now_us() + dh->publish_retry_us;
+            dh->publish_retry_us *= 2;
+            if (dh->publish_retry_us > PUBLISH_RETRY_MAX_US)
+                dh->publish_retry_us = PUBLISH_RETRY_MAX_US;
+        } else if (s->kind == S_PUBLISH) {
+            dh->publish_retry_us = PUBLISH_RETRY_MIN_US;
+        }
         IROHDS_DEBUG("node: DHT %s stored on %u node%s (%u failed)",
                      s->kind == S_PUBLISH ? "address record" : "announce", ev->n_ok,
                      ev->n_ok == 1 ? "" : "s", ev->n_failed);
-        if (s->kind == S_PUBLISH) {
-            /* Nobody took it (the table was still empty): again soon, backing
-             * off; stored: again in 30 minutes. */
-            int64_t now = irohds_now_us();
-            if (ev->n_ok) {
-                dh->publish_retry_us = 0;
-                dh->next_publish_us = now + PUBLISH_EVERY_US;
-            } else {
-                dh->publish_retry_us = dh->publish_retry_us ? 2 * dh->publish_retry_us
-                                                            : PUBLISH_RETRY_US;
-                if (dh->publish_retry_us > PUBLISH_EVERY_US)
-                    dh->publish_retry_us = PUBLISH_EVERY_US;
-                dh->next_publish_us = now + dh->publish_retry_us;
-            }
-        }
         break;
     case IROHDS_DHT_EV_DONE:
         memset(s, 0, sizeof(*s));
@@ -419,16 +448,11 @@ static void pump(node_dht *dh)
     for (unsigned i = 0; i < n->nns; i++)
         if (now_us >= n->ns[i].rendezvous_at_us)
             rendezvous(dh, &n->ns[i]);
+    resolve_bootstrap_peers(dh, now_us);
     if (now_us >= dh->next_save_us) {
         dh->next_save_us = now_us + SAVE_EVERY_US;
         save_table(dh);
     }
-    /* Bootstrap peers named by id alone, until their record is found (a
-     * lookup at start, before the table filled, may miss it). */
-    for (size_t b = 0; b < 1024; b++)
-        for (node_peer *p = n->peers[b]; p; p = p->next)
-            if ((p->sources & NODE_SRC_BOOTSTRAP) && !p->naddrs)
-                node_dht_resolve(n, p->id);
     uint64_t next = irohds_dht_periodic(dh->d, now);
     irohds_dht_packet pkt;
     while (irohds_dht_next_packet(dh->d, &pkt))
@@ -571,6 +595,8 @@ int node_dht_start(irohds_node *n)
     dh->port = quic_port(n);
     dh->next_publish_us = irohds_now_us() + 1000000; /* once some nodes answered */
     dh->next_save_us = irohds_now_us() + SAVE_EVERY_US;
+    dh->boot_resolve_every_us = BOOT_RESOLVE_MIN_US;
+    dh->next_boot_resolve_us = irohds_now_us() + BOOT_RESOLVE_MIN_US; /* node.c asks at start */
     n->dht = dh;
     add_routers(dh);
     uv_poll_init(n->loop, &dh->poll, fd);

@@ -432,6 +432,9 @@ static void test_answers(void)
     q = (irohds_dht_msg){.method = IROHDS_DHT_M_OTHER, .q = (const uint8_t *)"sample_infohashes",
                          .q_len = 17, .target = tgt};
     CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r' && r.nodes, "unknown method with a target");
+    CHECK(r.has_interval && r.interval == 21600 && r.has_num && r.num == 0 && r.samples &&
+              r.samples_len == 0,
+          "BEP 51 sample_infohashes: interval, num and (empty) samples");
 
     /* the asker (a ping and find_node) is in the table now, but not told of itself */
     q = (irohds_dht_msg){.method = IROHDS_DHT_M_FIND_NODE, .target = tgt};
@@ -1665,6 +1668,189 @@ static void test_sim_v6(void)
     free(nt);
 }
 
+/* BEP 51: num counts the info-hashes stored, samples are up to 20 distinct
+ * ones of them (libtorrent drops a reply without these keys). */
+static void test_samples(void)
+{
+    irohds_dht_config c;
+    irohds_dht_config_default(&c);
+    irohds_dht *d = node_with(&c);
+    struct sockaddr_in a = v4("50.1.2.3", 4000);
+    enum { N = 25 };
+    uint8_t ihs[N][20];
+    for (int i = 0; i < N; i++) {
+        memset(ihs[i], 0, 20);
+        ihs[i][0] = (uint8_t)(7 * i + 1);
+        ihs[i][19] = (uint8_t)i;
+        irohds_dht_msg q = {.method = IROHDS_DHT_M_GET_PEERS, .info_hash = ihs[i]}, r;
+        ask(d, T0, &a, &q, &r);
+        uint8_t tok[IROHDS_DHT_TOKEN_MAX];
+        size_t tl = r.token_len;
+        memcpy(tok, r.token, tl);
+        q = (irohds_dht_msg){.method = IROHDS_DHT_M_ANNOUNCE_PEER, .info_hash = ihs[i],
+                             .token = tok, .token_len = tl, .has_port = true, .port = 1000 + i};
+        CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r', "samples: announce %d", i);
+    }
+    uint8_t tgt[20] = {1};
+    irohds_dht_msg q = {.method = IROHDS_DHT_M_OTHER, .q = (const uint8_t *)"sample_infohashes",
+                        .q_len = 17, .target = tgt},
+                   r;
+    CHECK(ask(d, T0, &a, &q, &r) == 1 && r.y == 'r' && r.has_num && r.num == N &&
+              r.samples_len == 20 * 20,
+          "samples: num %lld, %zu bytes of samples", (long long)r.num, r.samples_len);
+    int known = 0, dup = 0;
+    for (size_t i = 0; i < r.samples_len / 20; i++) {
+        for (int k = 0; k < N; k++)
+            known += memcmp(r.samples + 20 * i, ihs[k], 20) == 0;
+        for (size_t j = 0; j < i; j++)
+            dup += memcmp(r.samples + 20 * i, r.samples + 20 * j, 20) == 0;
+    }
+    CHECK(known == 20 && dup == 0, "samples: %d stored, %d repeated", known, dup);
+    irohds_dht_free(d);
+}
+
+/*
+ * The caller's clock read once per turn: a search started with a fresher
+ * reading than the one periodic then gets (the daemon's pump did that) must
+ * not time out at once.  Before the core clamped its clock, now - started
+ * wrapped around and every search begun in that turn ended -ETIMEDOUT.
+ */
+static void test_clock_backwards(void)
+{
+    irohds_dht_config c;
+    irohds_dht_config_default(&c);
+    irohds_dht *d = node_with(&c);
+    struct sockaddr_in r = v4("10.1.1.1", 6881);
+    irohds_dht_add_router(d, (struct sockaddr *)&r, sizeof r);
+    uint8_t ih[20] = {7};
+    uint32_t h;
+    CHECK(irohds_dht_get_peers(d, T0 + 1000, ih, &h) == 0, "clock: get_peers");
+    irohds_dht_periodic(d, T0 + 999); /* read before the search started */
+    irohds_dht_event ev;
+    bool done = false;
+    drain_packets(d);
+    while (irohds_dht_next_event(d, &ev))
+        done |= ev.type == IROHDS_DHT_EV_DONE && ev.handle == h;
+    CHECK(!done, "clock: a search is not over 1 ms before it began");
+    /* and it still ends after search_timeout_ms of the larger clock */
+    irohds_dht_periodic(d, T0 + 1000 + c.search_timeout_ms);
+    while (irohds_dht_next_event(d, &ev))
+        if (ev.type == IROHDS_DHT_EV_DONE && ev.handle == h)
+            done = ev.status == -ETIMEDOUT || ev.status == -ENETUNREACH;
+    CHECK(done, "clock: the search ends by its timeout");
+    irohds_dht_free(d);
+}
+
+/* The peers of ih a PEERS event of (node, handle) after mark reported:
+ * is ip:port among them? */
+static bool sim_found_peer(net *nt, size_t mark, int node, uint32_t h, const uint8_t *ip,
+                           uint16_t port)
+{
+    for (size_t i = mark; i < nt->nev; i++) {
+        evrec *e = &nt->ev[i];
+        if (e->node != node || e->handle != h || e->type != IROHDS_DHT_EV_PEERS)
+            continue;
+        for (size_t j = 0; j < e->n_peers; j++)
+            if (memcmp(e->peers[j].ip, ip, 4) == 0 && e->peers[j].port == port)
+                return true;
+    }
+    return false;
+}
+
+/*
+ * A DHT of two nodes, each pinging the other (no routers).  Whatever one
+ * announces or puts is stored on the other alone, so a search has to read
+ * its own node's storage to find it (libtorrent's does not; jech/dht's
+ * get_peers does): announces, mutable and immutable items.  The same
+ * holds in any DHT where the searcher is one of the k nodes closest to the
+ * target, it only shows first here.
+ */
+static void test_sim_two_nodes(void)
+{
+    net *nt = calloc(1, sizeof *nt);
+    nt->rng = 0x5eed5eed5eed5eedull;
+    nt->now = T0;
+    for (int i = 0; i < 2; i++) {
+        irohds_dht_config c;
+        sim_addr(nt, i, AF_INET);
+        sim_config(&c, AF_INET, 100 + i, true, &nt->n[i]);
+        nt->n[i].d = node_with(&c);
+        nt->nn = i + 1;
+    }
+    irohds_dht_ping(nt->n[1].d, nt->now, (struct sockaddr *)&nt->n[0].addr, nt->n[0].alen);
+    drain(nt, 1);
+    net_run(nt, 10000);
+    irohds_dht_stats st;
+    irohds_dht_stats_get(nt->n[0].d, &st);
+    CHECK(st.nodes_good == 1, "two nodes: 0 holds 1 (%zu good)", st.nodes_good);
+
+    uint8_t ih[20];
+    irohds_dht_sha1("two", 3, ih);
+    uint32_t h;
+    CHECK(irohds_dht_announce(nt->n[0].d, nt->now, ih, 1000, false, &h) == 0, "announce 0");
+    evrec *done = wait_done(nt, 0, h);
+    evrec *stored = find_ev(nt, 0, h, IROHDS_DHT_EV_STORED, 0);
+    CHECK(done && stored && stored->n_ok == 1, "0's announce stored on 1");
+    CHECK(irohds_dht_announce(nt->n[1].d, nt->now, ih, 1001, false, &h) == 0, "announce 1");
+    wait_done(nt, 1, h);
+    /* 1's announce (stored on 0 only) is found by 0's get_peers and by 0's
+     * next announce, and 0's by 1 */
+    size_t mark = nt->nev;
+    CHECK(irohds_dht_get_peers(nt->n[0].d, nt->now, ih, &h) == 0, "get_peers 0");
+    done = wait_done(nt, 0, h);
+    CHECK(done && sim_found_peer(nt, mark, 0, h, sim_ip(&nt->n[1]), 1001),
+          "two nodes: 0 finds the peer 1 announced");
+    mark = nt->nev;
+    CHECK(irohds_dht_announce(nt->n[0].d, nt->now, ih, 1000, false, &h) == 0, "announce 0 again");
+    wait_done(nt, 0, h);
+    CHECK(sim_found_peer(nt, mark, 0, h, sim_ip(&nt->n[1]), 1001),
+          "two nodes: 0's announce reports 1's peer");
+    mark = nt->nev;
+    CHECK(irohds_dht_get_peers(nt->n[1].d, nt->now, ih, &h) == 0, "get_peers 1");
+    wait_done(nt, 1, h);
+    CHECK(sim_found_peer(nt, mark, 1, h, sim_ip(&nt->n[0]), 1000),
+          "two nodes: 1 finds the peer 0 announced");
+
+    /* a mutable item put by 0 lives on 1 only: 1 gets it */
+    uint8_t pk[32], sk[64], seed[32] = {2, 2};
+    crypto_sign_seed_keypair(pk, sk, seed);
+    const char *v = "5:two-1";
+    irohds_dht_item it = {.v = (const uint8_t *)v, .v_len = strlen(v), .is_mutable = true,
+                          .seq = 3};
+    CHECK(irohds_dht_item_sign(&it, sk) == 0, "sign");
+    stored = sim_put(nt, 0, &it, false, 0);
+    CHECK(stored && stored->n_ok == 1, "two nodes: mutable put stored on 1");
+    evrec *got = sim_get_mutable(nt, 1, pk, NULL);
+    CHECK(got && got->seq == 3 && got->v_len == it.v_len && !memcmp(got->v, v, it.v_len),
+          "two nodes: 1 gets the mutable item from its own storage");
+    /* asked with seq 3: nothing newer here, so nothing reported */
+    mark = nt->nev;
+    CHECK(irohds_dht_get_mutable(nt->n[1].d, nt->now, pk, NULL, 0, true, 3, &h) == 0, "get seq");
+    wait_done(nt, 1, h);
+    CHECK(!find_ev(nt, 1, h, IROHDS_DHT_EV_ITEM, mark), "two nodes: seq 3 is not newer than 3");
+
+    /* an immutable one too, and the search is over at once */
+    const char *iv = "9:two-imm-1";
+    irohds_dht_item im = {.v = (const uint8_t *)iv, .v_len = strlen(iv)};
+    stored = sim_put(nt, 0, &im, false, 0);
+    CHECK(stored && stored->n_ok == 1, "two nodes: immutable put stored on 1");
+    uint8_t tg[20];
+    irohds_dht_item_target(&im, tg);
+    mark = nt->nev;
+    irohds_dht_stats_get(nt->n[1].d, &st);
+    uint64_t sent = st.packets_out;
+    CHECK(irohds_dht_get_immutable(nt->n[1].d, nt->now, tg, &h) == 0, "get_immutable 1");
+    done = wait_done(nt, 1, h);
+    evrec *item = find_ev(nt, 1, h, IROHDS_DHT_EV_ITEM, mark);
+    irohds_dht_stats_get(nt->n[1].d, &st);
+    CHECK(done && item && item->v_len == im.v_len && !memcmp(item->v, iv, im.v_len),
+          "two nodes: 1 gets the immutable item from its own storage");
+    CHECK(st.packets_out == sent, "two nodes: a local immutable hit asks nobody (%llu sent)",
+          (unsigned long long)(st.packets_out - sent));
+    net_free(nt);
+    free(nt);
+}
+
 int main(int argc, char **argv)
 {
     testdata = argc > 1 ? argv[1] : "../shared/testdata";
@@ -1683,5 +1869,8 @@ int main(int argc, char **argv)
     test_scripted();
     test_sim_v4();
     test_sim_v6();
+    test_sim_two_nodes();
+    test_clock_backwards();
+    test_samples();
     return check_summary();
 }
