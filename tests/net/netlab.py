@@ -160,7 +160,7 @@ class Host:
                           [f'"{h.make_id()}"' for h in by_id])
         (self.home / "config.toml").write_text(
             f'listen = "{self.addr}:{self.port}"\n'
-            f'dht_listen = "{self.addr}:{self.dht_port}"\n'
+            + (f'dht_listen = "{self.addr}:{self.dht_port}"\n' if self.dht_port else "") +
             f"bootstrap_peers = [{peers}]\n"
             f"mdns = {'true' if mdns else 'false'}\n"
             f"dht = {'true' if dht else 'false'}\n"
