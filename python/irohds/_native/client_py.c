@@ -349,7 +349,8 @@ static PyObject *client_hello(Client *cl, PyObject *unused)
     return out;
 }
 
-/* After WAIT: wait for HIT or LEASE in slices, so Ctrl-C still works. */
+/* After WAIT: wait for HIT or LEASE in slices, so Ctrl-C still works; the
+ * PROGRESS frames of a download in between are skipped. */
 static int wait_for_turn(Client *cl, uint32_t id, irohds_ipc_msg *reply, int timeout_ms)
 {
     int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
@@ -361,8 +362,8 @@ static int wait_for_turn(Client *cl, uint32_t id, irohds_ipc_msg *reply, int tim
         Py_BEGIN_ALLOW_THREADS
         rc = recv_for(cl->c, id, reply, slice);
         Py_END_ALLOW_THREADS
-        if (rc == 0 && reply->type == IROHDS_IPC_WAIT)
-            continue;
+        if (rc == 0 && (reply->type == IROHDS_IPC_WAIT || reply->type == IROHDS_IPC_PROGRESS))
+            continue; /* PROGRESS: bytes of the daemon's download so far (docs/ipc.md) */
         if (rc != -ETIMEDOUT || (deadline >= 0 && now_ms() >= deadline))
             return rc;
         if (PyErr_CheckSignals() < 0)
