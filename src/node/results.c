@@ -790,13 +790,24 @@ static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
     miss_poke(n, cl->key);
 }
 
+static void count_drop(irohds_node *n, int rc)
+{
+    enum node_drop why = rc == -EAGAIN    ? NODE_DROP_RATE
+                         : rc == -EBADMSG ? NODE_DROP_SIGNATURE
+                         : rc == -EXDEV   ? NODE_DROP_NAMESPACE
+                         : rc == -ESTALE  ? NODE_DROP_STALE
+                                          : NODE_DROP_MALFORMED;
+    n->dropped[why]++;
+    n->dropped_msgs++;
+}
+
 void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[32],
                      const uint8_t *content, size_t len)
 {
     node_ns *ns = node_ns_by_topic(n, topic);
     int64_t now = irohds_now_us();
     if (!ns || !irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1)) {
-        n->dropped_msgs++;
+        count_drop(n, ns ? -EAGAIN : -ENOENT);
         return;
     }
     irohds_proto_msg *m = malloc(sizeof(*m));
@@ -811,7 +822,7 @@ void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[
     if (!rc && !irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1))
         rc = -EAGAIN;
     if (rc) {
-        n->dropped_msgs++;
+        count_drop(n, rc);
         IROHDS_DEBUG("node: dropped a message in %s: %s", ns->name, strerror(-rc));
         free(m);
         return;
