@@ -1,0 +1,372 @@
+"""Hostile peers: real daemons on separate hosts, and a purpose-built bad
+peer (tests/net/helpers/evil_peer.c) on a host of its own that joins their
+namespace and misbehaves in one way per test.
+
+Each test checks what the honest daemon *did*, never only that it is still
+up: a bad announcement must not stop a local computation (the host's marker
+file shows it computed), the daemon's PEERS JSON must count the drop for the
+right reason (so the bad messages did arrive and were judged), and an
+honest result must still travel between honest hosts meanwhile.  A control
+test runs the same peer serving a *good* blob, so the corrupt-serving test
+fails for the corruption alone.
+
+Run against the ASan daemon with IROHDS_TEST_DAEMON (see the Makefile's
+test-net-asan target)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import pytest
+
+from netlab import EVIL_PEER, Host, Lab
+from test_p2p import (CALL, MODULE, call, computed, expected_sha, join, mark, peers_in,  # noqa: F401
+                      wait_for)
+
+pytestmark = pytest.mark.skipif(not os.path.exists(EVIL_PEER),
+                                reason=f"evil_peer not built ({EVIL_PEER})")
+
+
+@pytest.fixture
+def code(usercode: Path) -> Path:
+    (usercode / "m_lab.py").write_text(MODULE)
+    return usercode
+
+
+# ------------------------------------------------------------------ helpers
+
+class Evil:
+    """evil_peer on its own host (no daemon there), bootstrapping into the
+    namespace through `via`."""
+
+    def __init__(self, host: Host, via: Host) -> None:
+        self.host = host
+        self.via = via
+        self.keyfile = host.home / "evil.key"
+        self.keyfile.write_bytes(os.urandom(32))
+        r = host.run([EVIL_PEER, "--key", str(self.keyfile), "id"])
+        self.id = r.stdout.strip()
+        self.proc: Optional[subprocess.Popen] = None
+        self.report: Dict = {}
+
+    def start(self, mode: str, *args: str, duration: float = 20) -> None:
+        self.errlog = open(self.host.home / "evil.log", "w")
+        self.proc = self.host.popen(
+            [EVIL_PEER, "--key", str(self.keyfile), "--listen", f"{self.host.addr}:4433",
+             "--bootstrap", self.via.peer_spec(), "--ns", "lab", "--mode", mode,
+             "--duration", str(duration), *args],
+            stdout=subprocess.PIPE, stderr=self.errlog, text=True)
+
+    def log(self) -> str:
+        return (self.host.home / "evil.log").read_text(errors="replace")
+
+    def wait_acting(self, timeout: float = 20) -> None:
+        wait_for(lambda: "from now on" in self.log(), timeout, "the evil peer to be let in")
+
+    def stop(self, timeout: float = 60) -> Dict:
+        """SIGTERM (the peer reports what it did and exits); the report."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=timeout)
+        self.errlog.close()
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+        assert lines, f"evil_peer printed no report; its log:\n{self.log()[-3000:]}"
+        self.report = json.loads(lines[-1])
+        return self.report
+
+
+def peers_json(h: Host) -> Dict:
+    return json.loads(h.cli("peers", "--json").stdout)
+
+
+def dropped(h: Host) -> Dict[str, int]:
+    p = peers_json(h)
+    d = dict(p["dropped"])
+    d["total"] = p["dropped_messages"]
+    return d
+
+
+def key_of(h: Host, code: Path, x: int, seconds: float, size: int) -> str:
+    """The cache key a CALL of m_lab.work(x, ...) uses (hex)."""
+    r = h.python(f"import m_lab; print(m_lab.work._irohds.key(({x},), "
+                 f"{{'seconds': {seconds}, 'size': {size}}}).hex())", cwd=code)
+    return r.stdout.strip()
+
+
+def stored_keys(h: Host) -> List[str]:
+    """Key prefixes `irohds-daemon ls` shows."""
+    lines = h.cli("ls").stdout.splitlines()[1:]
+    return [ln.split()[1] for ln in lines if ln.strip()]
+
+
+def result_file(path: Path, x: int, size: int) -> Path:
+    """The blob a daemon would store for m_lab.work(x, size=size): the
+    honest bytes, for an evil peer to serve (or to corrupt)."""
+    from irohds import _result
+
+    block = hashlib.sha256(str(x).encode()).digest() * 8
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        _result.dump({"x": x, "blob": block * (size // 256)}, fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def blob_files(h: Host) -> List[str]:
+    return [p.name for p in (h.home / "store" / "blobs").rglob("*") if p.is_file()]
+
+
+def rss_kib(h: Host) -> int:
+    pid = h.info()["pid"]
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def honest_pair(lab_factory, n: int = 3) -> Lab:
+    """A and B (honest, one topic), and a host for the evil peer."""
+    lab = lab_factory(n)
+    a, b = lab.hosts[0], lab.hosts[1]
+    a.start_daemon()
+    b.start_daemon(bootstrap=[a])
+    join(a)
+    join(b)
+    wait_for(lambda: peers_in(b) >= 1 and peers_in(a) >= 1, 15, "A and B in the topic")
+    return lab
+
+
+def honest_transfer(a: Host, b: Host, code: Path, x: int, size: int = 1000) -> Dict:
+    """A computes x; B must get it from A (not compute it) within 10 s."""
+    before_a, before_b = computed(a), computed(b)
+    call(a, code, x, seconds=3, size=size)
+    assert computed(a) == before_a + 1
+    t = time.monotonic()
+    out = call(b, code, x, seconds=3, size=size)
+    dt = time.monotonic() - t
+    assert computed(b) == before_b, f"B computed {x} although A had it"
+    assert dt < 10, f"B took {dt:.1f} s to get an honest result"
+    return out
+
+
+# -------------------------------------------------------- bad announcements
+
+BAD = [
+    ("bad-producer-sig", "bad_signature", "have_bad_producer_sig"),
+    ("bad-provider-sig", "bad_signature", "have_bad_provider_sig"),
+    ("wrong-ns", "wrong_namespace", "have_wrong_ns"),
+    ("stale", "stale", "have_stale"),
+]
+
+
+@pytest.mark.parametrize("mode,reason,sent", BAD, ids=[m for m, _, _ in BAD])
+def test_a_bad_announcement_is_ignored_and_counted(lab_factory, code: Path, mode: str,
+                                                    reason: str, sent: str) -> None:
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    if mode == "wrong-ns":
+        join(b, "elsewhere")  # B is in that namespace too: the topic still decides
+    x, seconds, size = 101, 2, 1000
+    key = key_of(b, code, x, seconds, size)
+    evil = Evil(e, via=b)
+    base = dropped(b)
+    # The HAVEs name the real result's blob, and the peer serves it well to
+    # whoever asks: the flaw of each mode is the only reason to refuse them.
+    blob = result_file(e.home / "result.blob", x, size)
+    evil.start(mode, "--cache-key", key, "--rate", "10", "--blob", str(blob),
+               "--compute-s", "30")
+    evil.wait_acting()
+    # The bad HAVEs reach B and are refused for the right reason.
+    wait_for(lambda: dropped(b)[reason] >= base[reason] + 5, 15,
+             f"B to drop {mode} HAVEs as {reason}")
+    # B's GET of that key computes locally: nothing usable was announced.
+    call(b, code, x, seconds=seconds, size=size)
+    assert computed(b) == 1, "B did not compute although only bad HAVEs named the key"
+    assert any(key.startswith(k) for k in stored_keys(b)), "the evil peer targeted another key"
+    assert "fetching a result" not in b.log()
+    # And B still works with its honest peer while the bad peer goes on.
+    honest_transfer(a, b, code, 102)
+    report = evil.stop()
+    assert report["sent"].get(sent, 0) >= 5, report
+    d = dropped(b)
+    assert d[reason] - base[reason] >= 5
+    if mode == "bad-provider-sig":  # both kinds: a flipped signature, another node's name
+        assert report["sent"].get("have_forged_provider", 0) >= 5, report
+    # everything B refused was one of the bad peer's messages
+    assert d["total"] - base["total"] <= sum(report["sent"].values()), (d, report)
+    # A and B never asked the bad peer for anything
+    assert report["gets"] == 0 and report["gets_other"] == 0, report
+
+
+# ------------------------------------------------------------ blob serving
+
+def serving_peer(lab: Lab, code: Path, mode: str, x: int, size: int, nkeys: int = 1,
+                 value_x: Optional[int] = None) -> tuple:
+    """An evil peer announcing itself as producer of m_lab.work(x) (and of
+    nkeys - 1 more keys of the same blob), serving the result of
+    m_lab.work(value_x) (default x) well (serve-good) or with a byte of each
+    group flipped (serve-corrupt)."""
+    b, e = lab.hosts[1], lab.hosts[2]
+    keys = [key_of(b, code, x + i, 0, size) for i in range(nkeys)]
+    blob = result_file(e.home / "result.blob", x if value_x is None else value_x, size)
+    evil = Evil(e, via=b)
+    args = ["--blob", str(blob), "--compute-s", "30"]
+    for k in keys:
+        args += ["--cache-key", k]
+    evil.start(mode, *args)
+    evil.wait_acting()
+    return evil, keys, blob
+
+
+def test_control_an_evil_peer_serving_good_bytes_is_used(lab_factory, code: Path) -> None:
+    """The control for the corrupt test below: the same peer, the same
+    announcement, honest bytes: B downloads instead of computing."""
+    lab = honest_pair(lab_factory)
+    b = lab.hosts[1]
+    evil, keys, _ = serving_peer(lab, code, "serve-good", 201, 100_000)
+    time.sleep(1)  # a HAVE or two reach B
+    out = call(b, code, 201, seconds=0, size=100_000)
+    assert computed(b) == 0, "B computed although a peer served the result"
+    assert out["sha"] == expected_sha(201, 100_000)
+    report = evil.stop()
+    assert report["gets_by"].get(b.make_id()) == 1, report
+    assert "stored a result of m_lab.work from peers" in b.log()
+
+
+def test_a_peer_serving_corrupt_bytes_is_detected_and_not_asked_again(lab_factory,
+                                                                      code: Path) -> None:
+    lab = honest_pair(lab_factory)
+    a, b = lab.hosts[0], lab.hosts[1]
+    size = 100_000
+    # (the blob is another value's, so B's own result never shares its hash)
+    evil, keys, _ = serving_peer(lab, code, "serve-corrupt", 301, size, nkeys=2, value_x=9301)
+    time.sleep(1)
+    out = call(b, code, 301, seconds=0, size=size)
+    assert computed(b) == 1, "B did not compute after the only provider sent bad bytes"
+    assert out["sha"] == expected_sha(301, size)
+    log = b.log()
+    assert "fail verification" in log, log[-3000:]
+    assert evil.id[:16] in log
+    # The same blob for another key: B knows that peer lied about it and
+    # does not ask again; it computes at once.
+    call(b, code, 302, seconds=0, size=size)
+    assert computed(b) == 2
+    report = evil.stop()
+    evil_blob = report["blob"]
+    assert report["gets_by"].get(b.make_id()) == 1, f"B asked the lying peer again: {report}"
+    assert log.count("fetching a result") == b.log().count("fetching a result") == 1
+    # Nothing of the bad download was kept: no blob under the announced hash,
+    # no temporary file left behind.
+    assert not [f for f in blob_files(b) if f.startswith(evil_blob)], blob_files(b)
+    assert not list((b.home / "store" / "tmp").iterdir())
+    # B goes on working with its honest peer.
+    honest_transfer(a, b, code, 303)
+
+
+def test_a_corrupt_provider_beside_an_honest_one_is_cut_off(lab_factory, code: Path) -> None:
+    """A holds the result, the evil peer re-announces A's HAVE as a second
+    provider and serves the same blob corrupted.  The blob is large enough to
+    be split between both providers, so B must meet the bad half, drop it,
+    and finish from A."""
+    size = 20 << 20
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    key = key_of(b, code, 401, 5, size)
+    evil = Evil(e, via=b)
+    evil.start("serve-corrupt", "--relay", "--cache-key", key, "--blob",
+               str(result_file(e.home / "result.blob", 401, size)), duration=60)
+    evil.wait_acting()
+    call(a, code, 401, seconds=5, size=size)
+    wait_for(lambda: "relaying it" in evil.log(), 15, "the evil peer to hear A's HAVE")
+    time.sleep(1)  # its relayed HAVE reaches B
+    out = call(b, code, 401, seconds=5, size=size)
+    assert computed(b) == 0, "B computed although an honest provider had it"
+    assert out["sha"] == expected_sha(401, size)
+    log = b.log()
+    assert "fail verification" in log, log[-3000:]
+    assert f"provider {evil.id[:16]} failed" in log
+    assert "stored a result of m_lab.work from peers" in log
+    report = evil.stop()
+    assert report["gets_by"].get(b.make_id(), 0) >= 1, report
+
+
+# ------------------------------------------------------------------- flood
+
+def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Path) -> None:
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    evil = Evil(e, via=b)
+    rss0 = rss_kib(b)
+    base = dropped(b)
+    evil.start("flood", "--rate", "3000", duration=25)
+    evil.wait_acting()
+    samples: List[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                samples.append(rss_kib(b))
+            except (OSError, AssertionError):
+                pass
+            stop.wait(0.5)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        time.sleep(5)  # the flood is on
+        assert dropped(b)["rate_limited"] > base["rate_limited"], "no flood reached B"
+        # An honest result still travels while the flood goes on.
+        honest_transfer(a, b, code, 501)
+        time.sleep(8)
+    finally:
+        stop.set()
+        t.join()
+    report = evil.stop()
+    sent = sum(report["sent"].values())
+    assert sent > 20_000, report
+    d = dropped(b)
+    assert d["rate_limited"] - base["rate_limited"] > sent // 2, (d, report)
+    peak = max(samples)
+    assert peak - rss0 < 64 * 1024, f"B's RSS grew from {rss0} to {peak} KiB"
+    # no growth in the second half of the flood beyond noise
+    half = samples[len(samples) // 2:]
+    assert max(half) - min(half) < 16 * 1024, samples
+    assert b.info()["running"]
+
+
+# ----------------------------------------------------------------- garbage
+
+def test_garbage_does_not_stop_local_clients_or_honest_peers(lab_factory, code: Path) -> None:
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    evil = Evil(e, via=b)
+    base = dropped(b)
+    evil.start("garbage", "--rate", "300", duration=25)
+    evil.wait_acting()
+    time.sleep(3)
+    # local client: a miss computes and stores, a second call is a hit
+    call(b, code, 601, seconds=0)
+    call(b, code, 601, seconds=0)
+    assert computed(b) == 1
+    # honest peers: both directions
+    honest_transfer(a, b, code, 602)
+    honest_transfer(b, a, code, 603)
+    time.sleep(3)
+    report = evil.stop()
+    for kind in ("garbage_frame", "oversized_frame", "random_stream", "random_bidi_stream",
+                 "garbage_content", "bogus_shuffle", "bad_blob_request", "udp_junk"):
+        assert report["sent"].get(kind, 0) > 0, f"the evil peer sent no {kind}: {report}"
+    d = dropped(b)
+    assert d["gossip_streams"] > base["gossip_streams"], d
+    assert d["malformed"] > base["malformed"], d
+    assert b.info()["running"] and a.info()["running"]
+    honest_transfer(a, b, code, 604)  # and after it
