@@ -18,10 +18,10 @@
  *   my claims  keys a local process computes: re-claimed every 30 s until
  *              the result is announced or the lease is given back
  *
- * Every message is checked in the same order: a budget per delivering
- * neighbour (before any crypto), then decode and verify (signatures,
- * namespace, clock), then a budget per signer.  What fails is dropped and
- * counted, never acted on.
+ * Every message is checked in the same order: decode, budgets (per
+ * delivering neighbour and per signer, before any crypto: check_budgets says
+ * which is charged when), verify (signatures, namespace, clock).  What fails
+ * is dropped and counted, never acted on.
  */
 #include <errno.h>
 #include <math.h>
@@ -801,25 +801,57 @@ static void count_drop(irohds_node *n, int rc)
     n->dropped_msgs++;
 }
 
+static const uint8_t *signer_of(const irohds_proto_msg *m)
+{
+    return m->kind == IROHDS_PROTO_HAVE    ? m->have.provider
+           : m->kind == IROHDS_PROTO_QUERY ? m->query.asker
+                                           : m->claim.claimer;
+}
+
+/*
+ * Budgets, before any crypto is spent on a message (decoding is cheap and
+ * bounded):
+ *   - a neighbour's own message (signer = the neighbour, whose id its QUIC
+ *     connection proved) is charged to it as the signer, at once;
+ *   - a message it relays for someone else is dropped if that signer is
+ *     already over budget (looking only: a forged signer id spends nobody's
+ *     tokens), else charged to the neighbour as a relay, and to the signer
+ *     once its signature held.
+ * So a flood that honest neighbours relay (gossip relays before anyone
+ * verifies) costs their relay budget, never the budget of what they say
+ * themselves, and a single flooding signer is dropped without even that.
+ */
+static int check_budgets(irohds_node *n, const uint8_t *signer, const uint8_t hop[32],
+                         int64_t now)
+{
+    if (!memcmp(signer, hop, 32))
+        return irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1) ? 0 : -EAGAIN;
+    if (!irohds_proto_limiter_would_allow(&n->limit_signer, signer, now, 1) ||
+        !irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1))
+        return -EAGAIN;
+    return 0;
+}
+
 void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[32],
                      const uint8_t *content, size_t len)
 {
     node_ns *ns = node_ns_by_topic(n, topic);
     int64_t now = irohds_now_us();
-    if (!ns || !irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1)) {
-        count_drop(n, ns ? -EAGAIN : -ENOENT);
+    if (!ns) {
+        count_drop(n, -ENOENT);
         return;
     }
     irohds_proto_msg *m = malloc(sizeof(*m));
     if (!m)
         return;
     int rc = irohds_proto_decode(m, content, len);
+    const uint8_t *signer = rc ? NULL : signer_of(m);
+    if (!rc)
+        rc = check_budgets(n, signer, hop, now);
     if (!rc)
         rc = irohds_proto_verify(m, ns->name, strlen(ns->name), now, NULL);
-    const uint8_t *signer = m->kind == IROHDS_PROTO_HAVE    ? m->have.provider
-                            : m->kind == IROHDS_PROTO_QUERY ? m->query.asker
-                                                            : m->claim.claimer;
-    if (!rc && !irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1))
+    if (!rc && memcmp(signer, hop, 32) != 0 &&
+        !irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1))
         rc = -EAGAIN;
     if (rc) {
         count_drop(n, rc);
