@@ -343,6 +343,29 @@ def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Pat
     assert b.info()["running"]
 
 
+@pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])
+def test_a_flood_relayed_by_an_honest_peer_does_not_silence_that_peer(lab_factory, code: Path,
+                                                                      signers: int) -> None:
+    """The bad peer talks to A alone, so B hears its flood only as A relays
+    it (gossip relays before anyone verifies), signed by the bad peer or by
+    keys it made up.  A's own announcements must still reach B: each honest
+    result below travels from A to B, none is computed by B."""
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    evil = Evil(e, via=a)
+    base = dropped(b)
+    evil.start("flood", "--rate", "1800", "--only-bootstrap", "--signers", str(signers),
+               duration=60)
+    evil.wait_acting()
+    wait_for(lambda: dropped(b)["rate_limited"] > base["rate_limited"] + 2000, 20,
+             "B to refuse part of the relayed flood")
+    for x in range(511, 516):
+        honest_transfer(a, b, code, x)
+    report = evil.stop()
+    assert report["max_neighbors"] == 1, report  # it never spoke to B itself
+    assert sum(report["sent"].values()) > 10_000, report
+
+
 # ----------------------------------------------------------------- garbage
 
 def test_garbage_does_not_stop_local_clients_or_honest_peers(lab_factory, code: Path) -> None:

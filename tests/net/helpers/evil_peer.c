@@ -27,7 +27,8 @@
  *   stale             correctly signed HAVEs stamped --stale-s seconds ago
  *   flood             valid signed QUERY, HAVE and CLAIM messages for random
  *                     keys, --rate per second in all (--expired-claims: the
- *                     claims are dead on arrival, T an hour ago)
+ *                     claims are dead on arrival, T an hour ago; --signers N:
+ *                     signed in turn by N keys made up for it, not ours)
  *   serve-good        a correctly signed HAVE for --cache-key with us as
  *                     producer and provider, and the blob (--blob FILE, or
  *                     --size random bytes) served correctly: the control
@@ -45,6 +46,10 @@
  *                     Shuffles full of made-up peers, bad iroh-blobs
  *                     requests, and random UDP datagrams at the bootstrap
  *                     peer's QUIC port, --rate items per second
+ *
+ * --only-bootstrap: gossip with the bootstrap peer alone (refuse others'
+ * connections, send them nothing), so everything we send reaches the rest of
+ * the namespace relayed by that one peer.
  *
  * HAVEs of the first modes are sent --rate times a second (default 5), each
  * with a fresh timestamp, so each is a new gossip message.  With --blob they
@@ -128,7 +133,7 @@ static const char *const COUNTER_NAMES[] = {
     "udp_junk",              "stream_refused",        "broadcast_failed",
 };
 
-#define TICK_MS 100
+#define TICK_MS 10 /* a flood at an even pace, not in bursts */
 #define REQ_MAX 8192
 #define MAX_BOOK 64
 #define MAX_GETTERS 16
@@ -195,7 +200,9 @@ typedef struct evil {
     unsigned nkeys;
     bool have_cache_key;
     double rate, duration_s, stale_s, compute_s, wait_neighbor_s;
-    bool expired_claims, relay;
+    bool expired_claims, relay, only_bootstrap;
+    uint8_t (*signers)[64]; /* flood --signers: keys made up to sign with */
+    unsigned nsigners;
     double credit;
     unsigned neighbors, max_neighbors;
     int64_t first_neighbor_us, started_us, acting_since_us;
@@ -381,7 +388,7 @@ static void link_flush(glink *g)
 
 static void do_send(const irohds_gossip_action *a)
 {
-    glink *g = link_for(a->peer, true);
+    glink *g = E.only_bootstrap && memcmp(a->peer, E.boot_id, 32) ? NULL : link_for(a->peer, true);
     if (!g) {
         irohds_gossip_peer_disconnected(E.gossip, now_ms(), a->peer);
         return;
@@ -541,19 +548,20 @@ static void fill_result(irohds_proto_have *h, const char *ns, const uint8_t key[
 enum tamper { T_NONE, T_PRODUCER_SIG, T_PROVIDER_SIG, T_FORGED_PROVIDER };
 
 /* A HAVE signed by us as producer and provider, then spoiled as asked. */
-static int make_have(const char *ns, const uint8_t key[32], const uint8_t blob[32],
-                     uint64_t size, int64_t ts, enum tamper t, uint8_t *buf, size_t *len)
+static int make_have_as(const uint8_t sk_[64], const char *ns, const uint8_t key[32],
+                        const uint8_t blob[32], uint64_t size, int64_t ts, enum tamper t,
+                        uint8_t *buf, size_t *len)
 {
     irohds_proto_have h;
     fill_result(&h, ns, key, blob, size);
-    int rc = irohds_proto_sign_result(&h, NULL, 0, E.sk);
+    int rc = irohds_proto_sign_result(&h, NULL, 0, sk_);
     if (rc)
         return rc;
     if (t == T_PRODUCER_SIG)
         h.producer_sig[7] ^= 0x01; /* then signed over by the provider: that one holds */
     h.timestamp_us = ts;
     if (t != T_FORGED_PROVIDER) {
-        rc = irohds_proto_encode_have(&h, NULL, E.sk, buf, IROHDS_PROTO_MAX_MSG, len);
+        rc = irohds_proto_encode_have(&h, NULL, sk_, buf, IROHDS_PROTO_MAX_MSG, len);
         if (!rc && t == T_PROVIDER_SIG)
             buf[*len - 1] ^= 0x80;
         return rc;
@@ -568,6 +576,12 @@ static int make_have(const char *ns, const uint8_t key[32], const uint8_t blob[3
         return rc ? rc : -EINVAL;
     memcpy(at, E.boot_id, 32);
     return 0;
+}
+
+static int make_have(const char *ns, const uint8_t key[32], const uint8_t blob[32],
+                     uint64_t size, int64_t ts, enum tamper t, uint8_t *buf, size_t *len)
+{
+    return make_have_as(E.sk, ns, key, blob, size, ts, t, buf, len);
 }
 
 static void send_tampered(void)
@@ -641,6 +655,7 @@ static void send_have_for_key(unsigned k)
 static void flood_one(uint64_t i)
 {
     uint8_t buf[IROHDS_PROTO_MAX_MSG], key[32], blob[32];
+    const uint8_t *sk = E.nsigners ? E.signers[(i / 3) % E.nsigners] : E.sk;
     size_t len;
     randombytes_buf(key, sizeof key);
     int64_t now = irohds_now_us();
@@ -651,13 +666,13 @@ static void flood_one(uint64_t i)
         irohds_proto_query q = {.ns = {E.ns, strlen(E.ns)}, .timestamp_us = now};
         memcpy(q.key, key, 32);
         randombytes_buf(&q.nonce, sizeof q.nonce);
-        rc = irohds_proto_encode_query(&q, E.sk, buf, sizeof buf, &len);
+        rc = irohds_proto_encode_query(&q, sk, buf, sizeof buf, &len);
         c = C_QUERY;
         break;
     }
     case 1:
         randombytes_buf(blob, sizeof blob);
-        rc = make_have(E.ns, key, blob, 1u << 20, now, T_NONE, buf, &len);
+        rc = make_have_as(sk, E.ns, key, blob, 1u << 20, now, T_NONE, buf, &len);
         c = C_HAVE;
         break;
     default: {
@@ -667,7 +682,7 @@ static void flood_one(uint64_t i)
         cl.expected_done_us = cl.started_us + 60LL * 1000000;
         cl.expected_seconds = 60;
         cl.figure = 1.0;
-        rc = irohds_proto_encode_claim(&cl, E.sk, buf, sizeof buf, &len);
+        rc = irohds_proto_encode_claim(&cl, sk, buf, sizeof buf, &len);
         c = C_CLAIM;
         break;
     }
@@ -998,6 +1013,10 @@ static void on_accepted(irohds_net_conn *c)
     irohds_net_conn_info_get(c, &info);
     book_add(info.remote_id, (const struct sockaddr *)&info.remote_addr);
     if (!strcmp(info.alpn, IROHDS_GOSSIP_ALPN)) {
+        if (E.only_bootstrap && memcmp(info.remote_id, E.boot_id, 32) != 0) {
+            irohds_net_conn_close(c, 0, "only talking to my bootstrap peer");
+            return;
+        }
         glink *g = link_new(info.remote_id, c);
         if (!g) {
             irohds_net_conn_close(c, 0, "oom");
@@ -1371,7 +1390,7 @@ static void usage(void)
             "                 --mode MODE [--cache-key HEX] [--duration S] [--rate N]\n"
             "                 [--other-ns NS] [--stale-s S] [--func NAME] [--compute-s S]\n"
             "                 [--blob FILE | --size N] [--relay] [--expired-claims]\n"
-            "                 [--wait-neighbor S] [--verbose]\n"
+            "                 [--wait-neighbor S] [--only-bootstrap] [--signers N] [--verbose]\n"
             "modes: bad-producer-sig bad-provider-sig wrong-ns stale flood serve-good\n"
             "       serve-corrupt garbage (the top of evil_peer.c says what each does)\n");
     exit(2);
@@ -1389,6 +1408,7 @@ int main(int argc, char **argv)
         {"blob", required_argument, 0, 'B'},      {"size", required_argument, 0, 'S'},
         {"relay", no_argument, 0, 'R'},           {"expired-claims", no_argument, 0, 'X'},
         {"wait-neighbor", required_argument, 0, 'w'}, {"verbose", no_argument, 0, 'v'},
+        {"only-bootstrap", no_argument, 0, 'O'}, {"signers", required_argument, 0, 'N'},
         {0, 0, 0, 0},
     };
     const char *key = NULL, *listen = NULL, *boot = NULL, *mode = NULL, *blob = NULL;
@@ -1430,6 +1450,8 @@ int main(int argc, char **argv)
         case 'X': E.expired_claims = true; break;
         case 'w': E.wait_neighbor_s = atof(optarg); break;
         case 'v': verbose = 1; break;
+        case 'O': E.only_bootstrap = true; break;
+        case 'N': E.nsigners = (unsigned)strtoul(optarg, NULL, 10); break;
         default: usage();
         }
     }
@@ -1469,6 +1491,15 @@ int main(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "evil_peer: cannot load the blob: %s\n", strerror(-rc));
             return 1;
+        }
+    }
+    if (E.nsigners) {
+        E.signers = calloc(E.nsigners, sizeof(*E.signers));
+        if (!E.signers)
+            return 1;
+        for (unsigned i = 0; i < E.nsigners; i++) {
+            uint8_t pk[32];
+            crypto_sign_keypair(pk, E.signers[i]);
         }
     }
     irohds_proto_topic(E.ns, strlen(E.ns), E.topic);
