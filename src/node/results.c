@@ -762,6 +762,23 @@ static void on_query(irohds_node *n, const irohds_proto_query *q)
     announce_stored(n, q->key, &rec);
 }
 
+/* Drop every claim that has expired.  Claims are otherwise dropped only when
+ * their key is looked up, so a full table would keep dead ones for ever. */
+static void claims_sweep(irohds_node *n, int64_t now)
+{
+    for (size_t b = 0; b < 1024; b++)
+        for (claim_entry **pp = &n->claims[b]; *pp;) {
+            if ((*pp)->expires_us <= now) {
+                claim_entry *dead = *pp;
+                *pp = dead->next;
+                free(dead);
+                n->nclaims--;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+}
+
 static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
 {
     if (irohds_store_lookup(n->store, cl->key, &(irohds_record){0}) == 0)
@@ -769,7 +786,15 @@ static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
     claim_entry *c = claim_find(n, cl->key);
     if (c && c->timestamp_us >= cl->timestamp_us)
         return;
+    int64_t now = irohds_now_us();
+    if (irohds_proto_claim_expires_us(cl) <= now) { /* dead on arrival */
+        if (c)
+            claim_remove(n, cl->key); /* and the newest word on that key */
+        return;
+    }
     if (!c) {
+        if (n->nclaims >= NODE_MAX_CLAIMS)
+            claims_sweep(n, now);
         if (n->nclaims >= NODE_MAX_CLAIMS)
             return;
         c = calloc(1, sizeof(*c));
