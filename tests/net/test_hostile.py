@@ -27,7 +27,7 @@ import pytest
 
 from netlab import EVIL_PEER, Host, Lab
 from test_p2p import (CALL, MODULE, call, computed, expected_sha, join, mark, peers_in,  # noqa: F401
-                      wait_for)
+                      spawn_call, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(EVIL_PEER),
                                 reason=f"evil_peer not built ({EVIL_PEER})")
@@ -364,6 +364,34 @@ def test_a_flood_relayed_by_an_honest_peer_does_not_silence_that_peer(lab_factor
     report = evil.stop()
     assert report["max_neighbors"] == 1, report  # it never spoke to B itself
     assert sum(report["sent"].values()) > 10_000, report
+
+
+@pytest.mark.parametrize("life", [0, 2], ids=["dead-on-arrival", "dead-after-2s"])
+def test_dead_claims_from_a_flood_do_not_crowd_out_a_live_one(lab_factory, code: Path,
+                                                              life: int) -> None:
+    """More claims than B keeps (4096) from made-up claimers, each dead on
+    arrival or 2 s later: B must still take A's live claim and wait for A
+    rather than compute the same thing."""
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    evil = Evil(e, via=b)
+    evil.start("flood", "--kinds", "claim", "--claim-life", str(life), "--signers", "1000",
+               "--rate", "1000", duration=90)
+    evil.wait_acting()
+    # B takes 200 relayed messages a second after a burst of 2000: its table
+    # of 4096 claims is full after ~11 s.
+    time.sleep(16)
+    slow = spawn_call(a, code, 701, seconds=6)
+    wait_for(lambda: computed(a) == 1, 20, "A to start computing")
+    time.sleep(0.5)  # A's claim reaches B
+    t = time.monotonic()
+    call(b, code, 701, seconds=6)
+    waited = time.monotonic() - t
+    assert slow.wait(timeout=60) == 0, slow.stderr.read()
+    assert computed(b) == 0, "B computed although A had claimed it"
+    assert waited > 1.5, f"B answered in {waited:.2f} s: it cannot have waited for A"
+    report = evil.stop()
+    assert report["sent"]["claim"] > 10_000, report
 
 
 # ----------------------------------------------------------------- garbage

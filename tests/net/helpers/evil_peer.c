@@ -26,9 +26,11 @@
  *                     on this namespace's topic
  *   stale             correctly signed HAVEs stamped --stale-s seconds ago
  *   flood             valid signed QUERY, HAVE and CLAIM messages for random
- *                     keys, --rate per second in all (--expired-claims: the
- *                     claims are dead on arrival, T an hour ago; --signers N:
- *                     signed in turn by N keys made up for it, not ours)
+ *                     keys, --rate per second in all (--claim-life S: the
+ *                     claims expire S seconds after they are sent, by a T
+ *                     in the past (0: dead on arrival); --signers N:
+ *                     signed in turn by N keys made up for it, not ours;
+ *                     --kinds claim (or any of query,have,claim): only those)
  *   serve-good        a correctly signed HAVE for --cache-key with us as
  *                     producer and provider, and the blob (--blob FILE, or
  *                     --size random bytes) served correctly: the control
@@ -200,7 +202,9 @@ typedef struct evil {
     unsigned nkeys;
     bool have_cache_key;
     double rate, duration_s, stale_s, compute_s, wait_neighbor_s;
-    bool expired_claims, relay, only_bootstrap;
+    bool relay, only_bootstrap;
+    double claim_life_s; /* < 0: claims as an honest claimer makes them */
+    unsigned flood_kinds; /* bits: 1 query, 2 have, 4 claim */
     uint8_t (*signers)[64]; /* flood --signers: keys made up to sign with */
     unsigned nsigners;
     double credit;
@@ -661,7 +665,11 @@ static void flood_one(uint64_t i)
     int64_t now = irohds_now_us();
     int rc;
     enum counter c;
-    switch (i % 3) {
+    unsigned kinds[3], nk = 0;
+    for (unsigned k = 0; k < 3; k++)
+        if (E.flood_kinds & (1u << k))
+            kinds[nk++] = k;
+    switch (kinds[i % nk]) {
     case 0: {
         irohds_proto_query q = {.ns = {E.ns, strlen(E.ns)}, .timestamp_us = now};
         memcpy(q.key, key, 32);
@@ -678,8 +686,10 @@ static void flood_one(uint64_t i)
     default: {
         irohds_proto_claim cl = {.ns = {E.ns, strlen(E.ns)}, .timestamp_us = now};
         memcpy(cl.key, key, 32);
-        cl.started_us = E.expired_claims ? now - 3600LL * 1000000 : now;
-        cl.expected_done_us = cl.started_us + 60LL * 1000000;
+        /* expires = min(now + 90 s, T + 60 s): a T of now - 60 s + life */
+        cl.expected_done_us = E.claim_life_s < 0 ? now + 60LL * 1000000
+                                                 : now - 60LL * 1000000 + (int64_t)(E.claim_life_s * 1e6);
+        cl.started_us = cl.expected_done_us - 60LL * 1000000;
         cl.expected_seconds = 60;
         cl.figure = 1.0;
         rc = irohds_proto_encode_claim(&cl, sk, buf, sizeof buf, &len);
@@ -1389,8 +1399,9 @@ static void usage(void)
             "       evil_peer --key FILE --listen ADDR --bootstrap ID@HOST:PORT --ns NS\n"
             "                 --mode MODE [--cache-key HEX] [--duration S] [--rate N]\n"
             "                 [--other-ns NS] [--stale-s S] [--func NAME] [--compute-s S]\n"
-            "                 [--blob FILE | --size N] [--relay] [--expired-claims]\n"
-            "                 [--wait-neighbor S] [--only-bootstrap] [--signers N] [--verbose]\n"
+            "                 [--blob FILE | --size N] [--relay] [--claim-life S]\n"
+            "                 [--wait-neighbor S] [--only-bootstrap] [--signers N]\n"
+            "                 [--kinds query,have,claim] [--verbose]\n"
             "modes: bad-producer-sig bad-provider-sig wrong-ns stale flood serve-good\n"
             "       serve-corrupt garbage (the top of evil_peer.c says what each does)\n");
     exit(2);
@@ -1406,9 +1417,10 @@ int main(int argc, char **argv)
         {"other-ns", required_argument, 0, 'o'},  {"stale-s", required_argument, 0, 's'},
         {"func", required_argument, 0, 'f'},      {"compute-s", required_argument, 0, 'C'},
         {"blob", required_argument, 0, 'B'},      {"size", required_argument, 0, 'S'},
-        {"relay", no_argument, 0, 'R'},           {"expired-claims", no_argument, 0, 'X'},
+        {"relay", no_argument, 0, 'R'},           {"claim-life", required_argument, 0, 'X'},
         {"wait-neighbor", required_argument, 0, 'w'}, {"verbose", no_argument, 0, 'v'},
         {"only-bootstrap", no_argument, 0, 'O'}, {"signers", required_argument, 0, 'N'},
+        {"kinds", required_argument, 0, 'K'},
         {0, 0, 0, 0},
     };
     const char *key = NULL, *listen = NULL, *boot = NULL, *mode = NULL, *blob = NULL;
@@ -1419,6 +1431,8 @@ int main(int argc, char **argv)
     E.compute_s = 30;
     E.wait_neighbor_s = 10;
     E.udp_fd = -1;
+    E.flood_kinds = 7;
+    E.claim_life_s = -1;
     snprintf(E.ns, sizeof E.ns, "lab");
     snprintf(E.other_ns, sizeof E.other_ns, "elsewhere");
     snprintf(E.func, sizeof E.func, "m_lab.work");
@@ -1447,11 +1461,17 @@ int main(int argc, char **argv)
         case 'B': blob = optarg; break;
         case 'S': size = strtoull(optarg, NULL, 10); break;
         case 'R': E.relay = true; break;
-        case 'X': E.expired_claims = true; break;
+        case 'X': E.claim_life_s = atof(optarg); break;
         case 'w': E.wait_neighbor_s = atof(optarg); break;
         case 'v': verbose = 1; break;
         case 'O': E.only_bootstrap = true; break;
         case 'N': E.nsigners = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'K':
+            E.flood_kinds = (strstr(optarg, "query") ? 1u : 0) | (strstr(optarg, "have") ? 2u : 0) |
+                            (strstr(optarg, "claim") ? 4u : 0);
+            if (!E.flood_kinds)
+                usage();
+            break;
         default: usage();
         }
     }
