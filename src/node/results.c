@@ -5,8 +5,12 @@
  * fetch, to wait for a peer, or to let a local process compute.
  *
  * Tables (all bounded):
- *   providers  key -> what its producer signed (blob, size, cost, files)
- *              and up to NODE_PROVIDERS peers that said they hold it
+ *   providers  key -> up to RESULTS_PER_KEY results (a result: what its
+ *              producer signed, blob, size, cost, files), each with up to
+ *              NODE_PROVIDERS peers that said they hold it.  Several, so a
+ *              producer announcing a blob nobody can fetch (a liar, or one
+ *              gone) cannot hide another's result: a miss tries the newest
+ *              it has providers for, then the next
  *   claims     key -> the latest live claim of a peer computing it
  *   misses     keys a local GET is waiting on, with their state:
  *                QUERY  asked the namespace, waiting NODE_QUERY_TIMEOUT_MS
@@ -51,6 +55,8 @@ typedef struct claim_entry {
     double expected_s, figure;
 } claim_entry;
 
+#define RESULTS_PER_KEY 4 /* results (blob, producer) kept per key */
+
 enum miss_state { MISS_QUERY = 1, MISS_FETCH, MISS_WAIT, MISS_OVER };
 
 typedef struct miss {
@@ -61,6 +67,8 @@ typedef struct miss {
     enum miss_state state;
     int64_t deadline_us;
     enum irohds_node_outcome outcome; /* MISS_OVER */
+    uint8_t tried[RESULTS_PER_KEY][32]; /* blobs fetched for it, the last one running */
+    unsigned ntried;
 } miss;
 
 typedef struct my_claim {
@@ -79,10 +87,13 @@ static size_t prov_bucket(const uint8_t key[32])
     return ((size_t)key[0] | (size_t)key[1] << 8) % 4096;
 }
 
-static prov_entry *prov_find(irohds_node *n, const uint8_t key[32])
+/* The entry of key's result with this blob and producer. */
+static prov_entry *prov_find(irohds_node *n, const uint8_t key[32], const uint8_t blob[32],
+                             const uint8_t producer[32])
 {
     for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next)
-        if (!memcmp(e->r.key, key, 32))
+        if (!memcmp(e->r.key, key, 32) && !memcmp(e->r.blob, blob, 32) &&
+            !memcmp(e->r.producer, producer, 32))
             return e;
     return NULL;
 }
@@ -113,6 +124,27 @@ static void prov_evict_oldest(irohds_node *n)
                 old = e;
     if (old)
         prov_remove(n, old);
+}
+
+/* Room for one more result of key: false when it already has
+ * RESULTS_PER_KEY results all created after created_us, else true (the
+ * oldest of a full set removed). */
+static bool prov_room_for(irohds_node *n, const uint8_t key[32], int64_t created_us)
+{
+    prov_entry *oldest = NULL;
+    unsigned count = 0;
+    for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next)
+        if (!memcmp(e->r.key, key, 32)) {
+            count++;
+            if (!oldest || e->r.created_us < oldest->r.created_us)
+                oldest = e;
+        }
+    if (count < RESULTS_PER_KEY)
+        return true;
+    if (created_us <= oldest->r.created_us)
+        return false;
+    prov_remove(n, oldest);
+    return true;
 }
 
 static size_t claim_bucket(const uint8_t key[32])
@@ -411,16 +443,43 @@ static void claim_for_coren(irohds_node *n, const claim_entry *ce, irohds_coren_
         irohds_coren_link_init(&cc->link);
 }
 
-/* The decision for key now; false when nothing is known (no provider we can
- * use, no live claim). */
-static bool decide(irohds_node *n, const uint8_t key[32], candidates *c, prov_entry **pe_out,
-                   irohds_coren_decision *d)
+static bool miss_tried(const miss *m, const uint8_t blob[32])
+{
+    for (unsigned i = 0; m && i < m->ntried; i++)
+        if (!memcmp(m->tried[i], blob, 32))
+            return true;
+    return false;
+}
+
+/* Which of key's results to fetch: the newest with a provider worth asking
+ * (candidates in *c) that m has not tried already; NULL if none. */
+static prov_entry *pick_result(irohds_node *n, const uint8_t key[32], const miss *m,
+                               candidates *c)
+{
+    prov_entry *best = NULL;
+    candidates tmp;
+    c->n = 0;
+    for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next) {
+        if (memcmp(e->r.key, key, 32) != 0 || miss_tried(m, e->r.blob))
+            continue;
+        if (e->r.nfiles && !e->files_known)
+            continue; /* a file list that did not fit the HAVE: cannot fetch (docs/protocol.md) */
+        gather(n, e, &tmp);
+        if (tmp.n && (!best || e->r.created_us > best->r.created_us)) {
+            best = e;
+            *c = tmp;
+        }
+    }
+    return best;
+}
+
+/* The decision for key now (for miss m, or NULL); false when nothing is
+ * known (no provider we can use, no live claim). */
+static bool decide(irohds_node *n, const uint8_t key[32], const miss *mi, candidates *c,
+                   prov_entry **pe_out, irohds_coren_decision *d)
 {
     int64_t now = irohds_now_us();
-    prov_entry *pe = prov_find(n, key);
-    if (pe && pe->r.nfiles && !pe->files_known)
-        pe = NULL; /* a file list that did not fit the HAVE: cannot fetch (docs/protocol.md) */
-    gather(n, pe, c);
+    prov_entry *pe = pick_result(n, key, mi, c);
     claim_entry *ce = claim_live(n, key, now);
     if (!c->n && !ce)
         return false;
@@ -487,9 +546,11 @@ static enum miss_state miss_advance(irohds_node *n, miss *m)
     candidates c;
     prov_entry *pe = NULL;
     irohds_coren_decision d;
-    if (decide(n, m->key, &c, &pe, &d)) {
-        if (d.action == IROHDS_COREN_FETCH && pe) {
+    if (decide(n, m->key, m, &c, &pe, &d)) {
+        if (d.action == IROHDS_COREN_FETCH && pe && m->ntried < RESULTS_PER_KEY) {
             int rc = start_fetch(n, pe, &c, d.provider);
+            if (rc == 0)
+                memcpy(m->tried[m->ntried++], pe->r.blob, 32);
             if (rc == 0 || rc == -EALREADY) {
                 IROHDS_INFO("node: fetching a result of %s: %s", m->func, d.why);
                 return m->state = MISS_FETCH;
@@ -591,11 +652,16 @@ void results_fetch_done(irohds_node *n, const uint8_t key[32], int rc)
             miss_over(n, m, IROHDS_NODE_STORED);
         return;
     }
-    if (!m)
+    if (!m || m->state != MISS_FETCH)
         return;
-    /* Every provider failed (each was tried, and resumed from where the
-     * last one stopped): compute here rather than try the same peers again. */
-    miss_over(n, m, IROHDS_NODE_GIVE_UP);
+    /* Every provider of that blob failed (each was tried, and resumed from
+     * where the last one stopped).  Another result of the key may still be
+     * fetched, or a claim waited for; else compute here rather than try the
+     * same peers again.  No new query: decide with what is known. */
+    m->state = MISS_QUERY;
+    m->deadline_us = 0;
+    if (miss_advance(n, m) == MISS_OVER)
+        node_kick(n);
 }
 
 void results_kick(irohds_node *n)
@@ -695,16 +761,13 @@ static void on_have(irohds_node *n, const irohds_proto_msg *m)
 {
     const irohds_proto_have *h = &m->have;
     const uint8_t *key = h->result.key;
-    prov_entry *e = prov_find(n, key);
-    /* A HAVE naming another blob for the same key (another producer, a new
-     * forced recompute): the newest result wins, its providers start over. */
-    if (e && (memcmp(e->r.blob, h->result.blob, 32) || memcmp(e->r.producer, h->result.producer, 32))) {
-        if (h->result.created_us <= e->r.created_us)
-            return;
-        prov_remove(n, e);
-        e = NULL;
-    }
+    /* Another blob or producer for the same key (another producer, a forced
+     * recompute) is another result: kept beside the others, the newest first
+     * when fetching (pick_result). */
+    prov_entry *e = prov_find(n, key, h->result.blob, h->result.producer);
     if (!e) {
+        if (!prov_room_for(n, key, h->result.created_us))
+            return;
         if (n->nprov >= NODE_MAX_PROVIDED)
             prov_evict_oldest(n);
         e = calloc(1, sizeof(*e));
@@ -732,9 +795,13 @@ static void on_have(irohds_node *n, const irohds_proto_msg *m)
             e->nprov++;
         memcpy(e->providers[i], h->provider, 32);
     }
-    claim_remove(n, key); /* done: nobody computes it any more */
-    if (fetch_running(n, key))
-        fetch_add_provider(n, key, h->provider);
+    claim_entry *ce = claim_find(n, key);
+    if (ce && !memcmp(ce->claimer, h->result.producer, 32))
+        claim_remove(n, key); /* its claimer is done (anyone else's HAVE may not be fetchable) */
+    miss *mi = miss_find(n, key);
+    if (mi && mi->state == MISS_FETCH && mi->ntried &&
+        !memcmp(mi->tried[mi->ntried - 1], e->r.blob, 32))
+        fetch_add_provider(n, key, h->provider); /* one more provider of the blob being fetched */
     miss_poke(n, key);
 }
 
@@ -922,7 +989,7 @@ char *irohds_node_explain(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN], con
     prov_entry *pe = NULL;
     irohds_coren_decision d;
     miss *m = miss_find(n, key);
-    if (!decide(n, key, &c, &pe, &d)) {
+    if (!decide(n, key, NULL, &c, &pe, &d)) {
         node_ns *nsp = ns ? node_ns_find(n, ns) : NULL;
         irohds_jbuf_printf(&b, ", \"decision\": \"%s\", \"reason\": ",
                            m && m->state == MISS_QUERY ? "wait" : "compute");
