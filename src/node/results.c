@@ -35,6 +35,7 @@
 
 #include <sodium.h>
 
+#include "hash/blake3.h"
 #include "ipc/ipc.h"
 #include "node/node_int.h"
 
@@ -912,15 +913,19 @@ static const uint8_t *signer_of(const irohds_proto_msg *m)
  * So a flood that honest neighbours relay (gossip relays before anyone
  * verifies) costs their relay budget, never the budget of what they say
  * themselves, and a single flooding signer is dropped without even that.
+ * *relay_refused: dropped for the relay's budget, not for the message.
  */
 static int check_budgets(irohds_node *n, const uint8_t *signer, const uint8_t hop[32],
-                         int64_t now)
+                         int64_t now, bool *relay_refused)
 {
     if (!memcmp(signer, hop, 32))
         return irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1) ? 0 : -EAGAIN;
-    if (!irohds_proto_limiter_would_allow(&n->limit_signer, signer, now, 1) ||
-        !irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1))
+    if (!irohds_proto_limiter_would_allow(&n->limit_signer, signer, now, 1))
         return -EAGAIN;
+    if (!irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1)) {
+        *relay_refused = true;
+        return -EAGAIN;
+    }
     return 0;
 }
 
@@ -938,8 +943,9 @@ void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[
         return;
     int rc = irohds_proto_decode(m, content, len);
     const uint8_t *signer = rc ? NULL : signer_of(m);
+    bool relay_refused = false;
     if (!rc)
-        rc = check_budgets(n, signer, hop, now);
+        rc = check_budgets(n, signer, hop, now, &relay_refused);
     if (!rc)
         rc = irohds_proto_verify(m, ns->name, strlen(ns->name), now, NULL);
     if (!rc && memcmp(signer, hop, 32) != 0 &&
@@ -947,8 +953,22 @@ void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[
         rc = -EAGAIN;
     if (rc) {
         count_drop(n, rc);
-        IROHDS_DEBUG("node: dropped a message in %s: %s", ns->name, strerror(-rc));
+        char sh[17] = "?", hh[17];
+        if (signer)
+            irohds_hex_encode(signer, 8, sh);
+        irohds_hex_encode(hop, 8, hh);
+        IROHDS_DEBUG("node: dropped a message in %s from %s via %s: %s", ns->name, sh, hh,
+                     strerror(-rc));
         free(m);
+        if (relay_refused) {
+            /* Refused for the way it came, not for what it is: let gossip
+             * take it again from another neighbour (an IHave, a graft), or
+             * a relay that keeps its budget spent could silence anyone
+             * whose messages it passes on first. */
+            uint8_t id[32];
+            irohds_blake3(content, len, id);
+            irohds_gossip_forget(n->gossip, node_now_ms(), topic, id);
+        }
         return;
     }
     if (memcmp(signer, n->id, 32) != 0) {
