@@ -298,15 +298,72 @@ def test_a_corrupt_provider_beside_an_honest_one_is_cut_off(lab_factory, code: P
     assert report["gets_by"].get(b.make_id(), 0) >= 1, report
 
 
+def test_a_lying_producer_does_not_hide_an_honest_result(lab_factory, code: Path) -> None:
+    """A computed the result and B knows it.  Then the bad peer announces
+    itself as producer of another blob for the same key (newer, so it is
+    tried first) and serves it corrupted.  B must drop it and fetch A's."""
+    lab = honest_pair(lab_factory)
+    a, b = lab.hosts[0], lab.hosts[1]
+    size = 100_000
+    call(a, code, 801, seconds=5, size=size)
+    time.sleep(0.5)  # A's HAVE reaches B
+    key = key_of(b, code, 801, 5, size)
+    e = lab.hosts[2]
+    evil = Evil(e, via=b)
+    evil.start("serve-corrupt", "--cache-key", key, "--compute-s", "30",
+               "--blob", str(result_file(e.home / "result.blob", 9801, size)))
+    evil.wait_acting()
+    time.sleep(1)  # its HAVEs reach B
+    out = call(b, code, 801, seconds=5, size=size)
+    assert out["sha"] == expected_sha(801, size)
+    report = evil.stop()
+    assert report["gets_by"].get(b.make_id()) == 1, report  # it was tried, once
+    assert computed(b) == 0, "B computed although A's result was announced"
+    log = b.log()
+    assert "fail verification" in log, log[-3000:]
+    assert "stored a result of m_lab.work from peers" in log
+
+
+def test_a_bogus_have_does_not_cancel_an_honest_claim(lab_factory, code: Path) -> None:
+    """A computes K and claims it.  The bad peer keeps announcing K (another
+    blob, served corrupted).  B tries the bad peer, which fails; A's claim
+    must still stand, so B waits for A instead of computing K too."""
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    size = 1000
+    key = key_of(b, code, 811, 8, size)
+    evil = Evil(e, via=b)
+    evil.start("serve-corrupt", "--cache-key", key, "--compute-s", "30", "--rate", "10",
+               "--blob", str(result_file(e.home / "result.blob", 9811, 100_000)), duration=60)
+    evil.wait_acting()
+    slow = spawn_call(a, code, 811, seconds=8, size=size)
+    wait_for(lambda: computed(a) == 1, 30, "A to start computing")
+    time.sleep(1)  # A's claim, and the bad peer's HAVEs after it, reach B
+    t = time.monotonic()
+    call(b, code, 811, seconds=8, size=size)
+    waited = time.monotonic() - t
+    assert slow.wait(timeout=60) == 0, slow.stderr.read()
+    report = evil.stop()
+    assert computed(b) == 0, f"B computed although A had claimed it (after {waited:.1f} s)"
+    assert report["gets_by"].get(b.make_id()) == 1, report
+
+
 # ------------------------------------------------------------------- flood
 
-def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Path) -> None:
+@pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])
+def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Path,
+                                                          signers: int) -> None:
+    """Valid QUERY, HAVE and CLAIM messages for random keys at 3000 a second,
+    signed by the bad peer or by keys it made up; it is a neighbour of both
+    honest hosts, so it also relays their messages to each other, first.
+    B's memory stays bounded, the flood is counted as rate limited, and
+    honest results still travel from A to B meanwhile."""
     lab = honest_pair(lab_factory)
     a, b, e = lab.hosts
     evil = Evil(e, via=b)
     rss0 = rss_kib(b)
     base = dropped(b)
-    evil.start("flood", "--rate", "3000", duration=25)
+    evil.start("flood", "--rate", "3000", "--signers", str(signers), duration=30)
     evil.wait_acting()
     samples: List[int] = []
     stop = threading.Event()
@@ -324,9 +381,10 @@ def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Pat
     try:
         time.sleep(5)  # the flood is on
         assert dropped(b)["rate_limited"] > base["rate_limited"], "no flood reached B"
-        # An honest result still travels while the flood goes on.
-        honest_transfer(a, b, code, 501)
-        time.sleep(8)
+        # Honest results still travel while the flood goes on.
+        for x in (501, 502, 503):
+            honest_transfer(a, b, code, x)
+        time.sleep(3)
     finally:
         stop.set()
         t.join()
