@@ -452,16 +452,19 @@ static bool miss_tried(const miss *m, const uint8_t blob[32])
     return false;
 }
 
-/* Which of key's results to fetch: the newest with a provider worth asking
- * (candidates in *c) that m has not tried already; NULL if none. */
-static prov_entry *pick_result(irohds_node *n, const uint8_t key[32], const miss *m,
-                               candidates *c)
+/* Which of key's results to fetch: the newest of namespace ns (any when
+ * NULL) with a provider worth asking (candidates in *c) that m has not tried
+ * already; NULL if none.  A result announced in another namespace is never
+ * used: its producer signed it for that one, and namespaces do not mix. */
+static prov_entry *pick_result(irohds_node *n, const uint8_t key[32], const char *ns,
+                               const miss *m, candidates *c)
 {
     prov_entry *best = NULL;
     candidates tmp;
     c->n = 0;
     for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next) {
-        if (memcmp(e->r.key, key, 32) != 0 || miss_tried(m, e->r.blob))
+        if (memcmp(e->r.key, key, 32) != 0 || miss_tried(m, e->r.blob) ||
+            (ns && strcmp(e->r.ns, ns) != 0))
             continue;
         if (e->r.nfiles && !e->files_known)
             continue; /* a file list that did not fit the HAVE: cannot fetch (docs/protocol.md) */
@@ -474,13 +477,13 @@ static prov_entry *pick_result(irohds_node *n, const uint8_t key[32], const miss
     return best;
 }
 
-/* The decision for key now (for miss m, or NULL); false when nothing is
- * known (no provider we can use, no live claim). */
-static bool decide(irohds_node *n, const uint8_t key[32], const miss *mi, candidates *c,
-                   prov_entry **pe_out, irohds_coren_decision *d)
+/* The decision for key of namespace ns now (for miss mi, or NULL); false
+ * when nothing is known (no provider we can use, no live claim). */
+static bool decide(irohds_node *n, const uint8_t key[32], const char *ns, const miss *mi,
+                   candidates *c, prov_entry **pe_out, irohds_coren_decision *d)
 {
     int64_t now = irohds_now_us();
-    prov_entry *pe = pick_result(n, key, mi, c);
+    prov_entry *pe = pick_result(n, key, ns, mi, c);
     claim_entry *ce = claim_live(n, key, now);
     if (!c->n && !ce)
         return false;
@@ -547,7 +550,7 @@ static enum miss_state miss_advance(irohds_node *n, miss *m)
     candidates c;
     prov_entry *pe = NULL;
     irohds_coren_decision d;
-    if (decide(n, m->key, m, &c, &pe, &d)) {
+    if (decide(n, m->key, m->ns, m, &c, &pe, &d)) {
         if (d.action == IROHDS_COREN_FETCH && pe && m->ntried < RESULTS_PER_KEY) {
             int rc = start_fetch(n, pe, &c, d.provider);
             if (rc == 0)
@@ -1009,7 +1012,7 @@ char *irohds_node_explain(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN], con
     prov_entry *pe = NULL;
     irohds_coren_decision d;
     miss *m = miss_find(n, key);
-    if (!decide(n, key, NULL, &c, &pe, &d)) {
+    if (!decide(n, key, ns, NULL, &c, &pe, &d)) {
         node_ns *nsp = ns ? node_ns_find(n, ns) : NULL;
         irohds_jbuf_printf(&b, ", \"decision\": \"%s\", \"reason\": ",
                            m && m->state == MISS_QUERY ? "wait" : "compute");
