@@ -55,11 +55,11 @@ class Evil:
         self.proc: Optional[subprocess.Popen] = None
         self.report: Dict = {}
 
-    def start(self, mode: str, *args: str, duration: float = 20) -> None:
+    def start(self, mode: str, *args: str, duration: float = 20, ns: str = "lab") -> None:
         self.errlog = open(self.host.home / "evil.log", "w")
         self.proc = self.host.popen(
             [EVIL_PEER, "--key", str(self.keyfile), "--listen", f"{self.host.addr}:4433",
-             "--bootstrap", self.via.peer_spec(), "--ns", "lab", "--mode", mode,
+             "--bootstrap", self.via.peer_spec(), "--ns", ns, "--mode", mode,
              "--duration", str(duration), *args],
             stdout=subprocess.PIPE, stderr=self.errlog, text=True)
 
@@ -348,6 +348,38 @@ def test_a_bogus_have_does_not_cancel_an_honest_claim(lab_factory, code: Path) -
     assert slow.wait(timeout=60) == 0, slow.stderr.read()
     report = evil.stop()
     assert computed(b) == 0, f"B computed although A had claimed it (after {waited:.1f} s)"
+    assert report["gets_by"].get(b.make_id()) == 1, report
+
+
+def test_a_result_announced_in_another_namespace_is_not_used(lab_factory, code: Path) -> None:
+    """The bad peer, in namespace "other" (which B joined too), announces a
+    result it produced, correctly signed for "other", under the key of a
+    call in "lab".  B's call in "lab" must compute: namespaces do not mix.
+    The same peer's result for a call in "other" is fetched: the control."""
+    lab = honest_pair(lab_factory)
+    b, e = lab.hosts[1], lab.hosts[2]
+    (code / "m_other.py").write_text(MODULE.replace('ns="lab"', 'ns="other"'))
+    join(b, "other")
+    size = 1000
+    key_lab = key_of(b, code, 901, 0, size)
+    key_other = b.python(f"import m_other; print(m_other.work._irohds.key((902,), "
+                         f"{{'seconds': 0, 'size': {size}}}).hex())", cwd=code).stdout.strip()
+    assert key_lab != key_other
+    evil = Evil(e, via=b)
+    # (the blob is m_other.work(902)'s: were it taken for m_lab.work(901),
+    # B's call would also return a wrong value)
+    evil.start("serve-good", "--cache-key", key_lab, "--cache-key", key_other,
+               "--compute-s", "30", "--blob", str(result_file(e.home / "result.blob", 902, size)),
+               ns="other")
+    evil.wait_acting()
+    time.sleep(1)
+    call(b, code, 901, seconds=0, size=size)
+    assert computed(b) == 1, "B used a result announced in another namespace"
+    r = b.python(CALL.format(x=902, seconds=0, size=size).replace("m_lab", "m_other"),
+                 cwd=code, MARK=str(mark(b)))
+    assert json.loads(r.stdout.strip().splitlines()[-1])["sha"] == expected_sha(902, size)
+    assert computed(b) == 1, "B computed the call in \"other\" although the peer served it"
+    report = evil.stop()
     assert report["gets_by"].get(b.make_id()) == 1, report
 
 
