@@ -383,6 +383,47 @@ def test_a_result_announced_in_another_namespace_is_not_used(lab_factory, code: 
     assert report["gets_by"].get(b.make_id()) == 1, report
 
 
+class _RunsCode:
+    """Unpickling this calls os.mkdir(path): a stand-in for any code a
+    hostile producer can make a plain pickle.load run."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (os.mkdir, (self.path,))
+
+
+@pytest.mark.xfail(strict=True, reason="results from untrusted producers are loaded with plain "
+                   "pickle: the restricted unpickler of docs/security.md is not implemented yet")
+def test_a_pickle_from_an_untrusted_producer_runs_no_code(lab_factory, code: Path) -> None:
+    """docs/security.md: a result from a peer is unpickled with plain pickle
+    only when its producer is trusted; otherwise plain data only, and the
+    call computes locally.  The bad peer serves a well-formed, correctly
+    hashed result whose pickle calls os.mkdir when loaded."""
+    from irohds import _result
+
+    lab = honest_pair(lab_factory)
+    b, e = lab.hosts[1], lab.hosts[2]
+    planted = b.home / "planted-by-a-peer"
+    blob = e.home / "result.blob"
+    fd = os.open(blob, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        _result.dump(_RunsCode(str(planted)), fd)
+    finally:
+        os.close(fd)
+    evil = Evil(e, via=b)
+    evil.start("serve-good", "--cache-key", key_of(b, code, 951, 0, 1000), "--compute-s", "30",
+               "--blob", str(blob))
+    evil.wait_acting()
+    time.sleep(1)
+    b.python(CALL.format(x=951, seconds=0, size=1000), cwd=code, check=False, MARK=str(mark(b)))
+    report = evil.stop()
+    assert report["gets_by"].get(b.make_id()) == 1, report  # B did download it
+    assert not planted.exists(), "loading a peer's result ran the peer's code on B"
+    assert computed(b) == 1, "B should compute rather than use an untrusted pickle"
+
+
 # ------------------------------------------------------------------- flood
 
 @pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])
