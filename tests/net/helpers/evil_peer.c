@@ -53,7 +53,11 @@
  * connections, send them nothing), so everything we send reaches the rest of
  * the namespace relayed by that one peer.
  *
- * HAVEs of the first modes are sent --rate times a second (default 5), each
+ * Defaults: --rate 5 (500 for flood, 50 for garbage); --duration 10 s of
+ * misbehaving, counted from the first neighbour (or from --wait-neighbor s,
+ * 10, without one); SIGTERM ends the run early, report included.
+ *
+ * HAVEs of the first modes are sent --rate times a second, each
  * with a fresh timestamp, so each is a new gossip message.  With --blob they
  * name that blob, and it is served correctly to whoever asks: the one flaw
  * is then the only reason not to use the announcement.  The JSON line
