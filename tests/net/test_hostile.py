@@ -424,6 +424,30 @@ def test_a_pickle_from_an_untrusted_producer_runs_no_code(lab_factory, code: Pat
     assert computed(b) == 1, "B should compute rather than use an untrusted pickle"
 
 
+def test_a_provider_that_hangs_is_given_up_on(lab_factory, code: Path) -> None:
+    """A holds the result; the bad peer announces its own (newer, so tried
+    first) and answers Gets with silence.  B gives up on it after the stall
+    timeout (3 s) and fetches A's instead: a few seconds late, not stuck,
+    not computing."""
+    lab = honest_pair(lab_factory)
+    a, b, e = lab.hosts
+    call(a, code, 851, seconds=5)
+    time.sleep(0.5)
+    evil = Evil(e, via=b)
+    evil.start("serve-stall", "--cache-key", key_of(b, code, 851, 5, 1000), "--compute-s", "30",
+               "--blob", str(result_file(e.home / "result.blob", 9851, 1000)))
+    evil.wait_acting()
+    time.sleep(1)
+    t = time.monotonic()
+    call(b, code, 851, seconds=5)
+    dt = time.monotonic() - t
+    report = evil.stop()
+    assert report["gets_by"].get(b.make_id()) == 1, report
+    assert computed(b) == 0, "B computed although A had the result"
+    assert dt < 10, f"B took {dt:.1f} s"
+    assert f"provider {evil.id[:16]} failed a download" in b.log()
+
+
 # ------------------------------------------------------------------- flood
 
 @pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])

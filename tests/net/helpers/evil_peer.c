@@ -43,6 +43,8 @@
  *                     --blob (its real bytes, flipped) or random bytes.
  *                     --cache-key may be given up to 8 times: each key is
  *                     announced with the same blob
+ *   serve-stall       as serve-good, but a Get is answered with nothing at
+ *                     all (the stream stays open): a provider that hangs
  *   garbage           malformed gossip frames, oversized frames, streams of
  *                     random bytes, gossip content that is not a message,
  *                     Shuffles full of made-up peers, bad iroh-blobs
@@ -99,11 +101,13 @@ enum mode {
     M_SERVE_GOOD,
     M_SERVE_CORRUPT,
     M_GARBAGE,
+    M_SERVE_STALL,
 };
 
 static const char *const MODE_NAMES[] = {
     "bad-producer-sig", "bad-provider-sig", "wrong-ns", "stale",
     "flood",            "serve-good",       "serve-corrupt", "garbage",
+    "serve-stall",
 };
 
 enum { K_GOSSIP = 1, K_SERVE, K_JUNK };
@@ -416,6 +420,11 @@ static void do_send(const irohds_gossip_action *a)
 
 static void send_have_for_key(unsigned k);
 
+static bool serving(void)
+{
+    return E.mode == M_SERVE_GOOD || E.mode == M_SERVE_CORRUPT || E.mode == M_SERVE_STALL;
+}
+
 static int key_index(const uint8_t key[32])
 {
     for (unsigned i = 0; i < E.nkeys; i++)
@@ -443,7 +452,7 @@ static void on_deliver(const uint8_t *content, size_t len)
     if (irohds_proto_decode(m, content, len) == 0 &&
         irohds_proto_verify(m, E.ns, strlen(E.ns), irohds_now_us(), NULL) == 0) {
         int k = m->kind == IROHDS_PROTO_QUERY ? key_index(m->query.key) : -1;
-        if (k >= 0 && (E.mode == M_SERVE_GOOD || E.mode == M_SERVE_CORRUPT) && E.acting)
+        if (k >= 0 && serving() && E.acting)
             send_have_for_key((unsigned)k); /* answer at once, as an honest holder would */
         if (m->kind == IROHDS_PROTO_HAVE && E.relay && !E.have_relayed && E.have_cache_key &&
             !memcmp(m->have.result.key, E.cache_key, 32) && !m->have.result.nfiles &&
@@ -956,6 +965,10 @@ static void respond(bconn *b, bstream *s)
     }
     E.gets_total++;
     getter_count(b->peer);
+    if (E.mode == M_SERVE_STALL) {
+        s->responding = s->done = true; /* and never a byte */
+        return;
+    }
     const irohds_blobs_ranges *rs = irohds_blobs_get_root_ranges(&get, NULL);
     irohds_bao_encoder *enc = malloc(sizeof(*enc));
     uint64_t total = irohds_bao_encoded_len(E.blob_size, rs, IROHDS_BAO_GROUP_LOG);
@@ -1260,6 +1273,7 @@ static void on_tick(uv_timer_t *t)
             break;
         case M_SERVE_GOOD:
         case M_SERVE_CORRUPT:
+        case M_SERVE_STALL:
             send_have_for_key((unsigned)(i % E.nkeys));
             break;
         default:
@@ -1407,7 +1421,7 @@ static void usage(void)
             "                 [--wait-neighbor S] [--only-bootstrap] [--signers N]\n"
             "                 [--kinds query,have,claim] [--verbose]\n"
             "modes: bad-producer-sig bad-provider-sig wrong-ns stale flood serve-good\n"
-            "       serve-corrupt garbage (the top of evil_peer.c says what each does)\n");
+            "       serve-corrupt serve-stall garbage (the top of evil_peer.c says what each does)\n");
     exit(2);
 }
 
@@ -1497,10 +1511,10 @@ int main(int argc, char **argv)
         irohds_net_parse_addr(listen, &E.listen_addr) != 0)
         usage();
     int m;
-    for (m = 0; m <= M_GARBAGE; m++)
+    for (m = 0; m <= M_SERVE_STALL; m++)
         if (!strcmp(mode, MODE_NAMES[m]))
             break;
-    if (m > M_GARBAGE)
+    if (m > M_SERVE_STALL)
         usage();
     E.mode = (enum mode)m;
     if (E.rate < 0)
@@ -1510,7 +1524,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "evil_peer: --mode %s needs --cache-key\n", mode);
         return 2;
     }
-    if (((E.mode == M_SERVE_GOOD || E.mode == M_SERVE_CORRUPT) && !E.relay) || blob) {
+    if ((serving() && !E.relay) || blob) {
         rc = make_blob(blob, size);
         if (rc) {
             fprintf(stderr, "evil_peer: cannot load the blob: %s\n", strerror(-rc));
