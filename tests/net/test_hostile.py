@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from netlab import EVIL_PEER, Host, Lab
-from test_p2p import (CALL, MODULE, call, computed, expected_sha, join, mark, peers_in,  # noqa: F401
+from test_p2p import (CALL, MODULE, call, computed, expected_sha, join, mark, peers_in,
                       spawn_call, wait_for)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(EVIL_PEER),

@@ -341,7 +341,8 @@ static glink *link_for(const uint8_t peer[32], bool create)
 {
     glink *best = NULL;
     for (glink *g = E.links; g; g = g->next)
-        if (g->conn && !memcmp(g->peer, peer, 32) && (!best || (g->established && !best->established)))
+        if (g->conn && !memcmp(g->peer, peer, 32) &&
+            (!best || (g->established && !best->established)))
             best = g;
     if (best || !create)
         return best;
@@ -506,7 +507,8 @@ static void drain(void)
             irohds_gossip_addr_info ai;
             if (irohds_gossip_addr_info_decode(&ai, a.data, a.len) == 0 && ai.n_addrs &&
                 !ai.addrs[0].v6) {
-                struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(ai.addrs[0].port)};
+                struct sockaddr_in s4 = {.sin_family = AF_INET,
+                                         .sin_port = htons(ai.addrs[0].port)};
                 memcpy(&s4.sin_addr, ai.addrs[0].ip, 4);
                 book_add(a.peer, (const struct sockaddr *)&s4);
             }
@@ -700,9 +702,9 @@ static void flood_one(uint64_t i)
         irohds_proto_claim cl = {.ns = {E.ns, strlen(E.ns)}, .timestamp_us = now};
         memcpy(cl.key, key, 32);
         /* expires = min(now + 90 s, T + 60 s): a T of now - 60 s + life */
-        cl.expected_done_us = E.claim_life_s < 0 ? now + 60LL * 1000000
-                                                 : now - 60LL * 1000000 + (int64_t)(E.claim_life_s * 1e6);
-        cl.started_us = cl.expected_done_us - 60LL * 1000000;
+        int64_t life = (int64_t)(E.claim_life_s * 1e6), minute = 60LL * 1000000;
+        cl.expected_done_us = E.claim_life_s < 0 ? now + minute : now - minute + life;
+        cl.started_us = cl.expected_done_us - minute;
         cl.expected_seconds = 60;
         cl.figure = 1.0;
         rc = irohds_proto_encode_claim(&cl, sk, buf, sizeof buf, &len);
@@ -801,8 +803,8 @@ static void garbage_gossip(uint64_t i)
         m.n_nodes = 32;
         for (unsigned k = 0; k < 32; k++) {
             random_bytes(ids[k], 32);
-            struct sockaddr_in s4 = {.sin_family = AF_INET,
-                                     .sin_port = htons((uint16_t)(20000 + randombytes_uniform(40000)))};
+            uint16_t port = (uint16_t)(20000 + randombytes_uniform(40000));
+            struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(port)};
             const struct sockaddr_in *b = (const void *)&E.boot_addr;
             s4.sin_addr.s_addr = (b->sin_addr.s_addr & htonl(0xffffff00)) |
                                  htonl(100 + randombytes_uniform(100)); /* nobody there */
@@ -1421,7 +1423,8 @@ static void usage(void)
             "                 [--wait-neighbor S] [--only-bootstrap] [--signers N]\n"
             "                 [--kinds query,have,claim] [--verbose]\n"
             "modes: bad-producer-sig bad-provider-sig wrong-ns stale flood serve-good\n"
-            "       serve-corrupt serve-stall garbage (the top of evil_peer.c says what each does)\n");
+            "       serve-corrupt serve-stall garbage\n"
+            "(the top of evil_peer.c says what each does)\n");
     exit(2);
 }
 
