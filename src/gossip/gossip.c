@@ -395,6 +395,14 @@ int irohds_gossip_quit(irohds_gossip *g, uint64_t now, const uint8_t topic[IROHD
     return 0;
 }
 
+int irohds_gossip_forget(irohds_gossip *g, uint64_t now, const uint8_t topic[IROHDS_GOSSIP_ID_LEN],
+                         const uint8_t id[IROHDS_GOSSIP_ID_LEN])
+{
+    advance(g, now);
+    gossip_topic *t = topic_find(g, topic);
+    return t ? gossip_pt_forget(t, id) : -ENOENT;
+}
+
 size_t irohds_gossip_max_content(const irohds_gossip *g)
 {
     /* Gossip frame body: 2 discriminants, id, varint length, content,

@@ -328,6 +328,16 @@ int irohds_gossip_handle_frame(irohds_gossip *g, uint64_t now,
 int irohds_gossip_handle_msg(irohds_gossip *g, uint64_t now,
                              const uint8_t topic[IROHDS_GOSSIP_ID_LEN],
                              const uint8_t from[IROHDS_GOSSIP_ID_LEN], const irohds_gossip_msg *m);
+/*
+ * Forget that the content with this id arrived on topic (its cached copy
+ * too): a copy or an IHave that comes later is handled as new, and
+ * delivered.  For an application that refused a delivery for the way it
+ * came (the neighbour that relayed it was over its budget) rather than for
+ * what it is, so that the content can still arrive through another
+ * neighbour.  -ENOENT when topic or id is unknown.
+ */
+int irohds_gossip_forget(irohds_gossip *g, uint64_t now, const uint8_t topic[IROHDS_GOSSIP_ID_LEN],
+                         const uint8_t id[IROHDS_GOSSIP_ID_LEN]);
 /* The connection to peer is gone (closed, failed to dial, timed out). */
 void irohds_gossip_peer_disconnected(irohds_gossip *g, uint64_t now,
                                      const uint8_t peer[IROHDS_GOSSIP_ID_LEN]);

@@ -193,6 +193,7 @@ int gossip_pt_broadcast(irohds_gossip *g, gossip_topic *t, const void *content, 
                         irohds_gossip_scope scope);
 void gossip_pt_handle(irohds_gossip *g, gossip_topic *t, const gossip_id *from,
                       const irohds_gossip_msg *m);
+int gossip_pt_forget(gossip_topic *t, const uint8_t *id);
 void gossip_pt_neighbor_up(gossip_peer *p);
 void gossip_pt_neighbor_down(irohds_gossip *g, gossip_topic *t, gossip_peer *p);
 void gossip_pt_peer_gone(irohds_gossip *g, gossip_topic *t, const uint8_t *peer);

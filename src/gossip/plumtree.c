@@ -178,6 +178,20 @@ static gossip_seen *seen_insert(irohds_gossip *g, gossip_topic *t, const uint8_t
     return e;
 }
 
+/* The application refused the content with this id (irohds_gossip_forget):
+ * out of the index, its content freed, its slot left without an id (so
+ * that expiring it removes nothing) until the ring passes it. */
+int gossip_pt_forget(gossip_topic *t, const uint8_t *id)
+{
+    gossip_seen *e = seen_find(t, id);
+    if (!e)
+        return -ENOENT;
+    ix_remove(&t->seen_ix, id);
+    uncache(t, e);
+    memset(e->id.b, 0, IROHDS_GOSSIP_ID_LEN);
+    return 0;
+}
+
 /* Free the content of the oldest cached entry; false when none is left. */
 static bool uncache_oldest(irohds_gossip *g, gossip_topic *t)
 {

@@ -149,11 +149,6 @@ static fetch *fetch_find(irohds_node *n, const uint8_t key[32])
     return NULL;
 }
 
-bool fetch_running(irohds_node *n, const uint8_t key[32])
-{
-    return fetch_find(n, key) != NULL;
-}
-
 bool fetch_progress(irohds_node *n, const uint8_t key[32], uint64_t *done, uint64_t *total)
 {
     fetch *f = fetch_find(n, key);

@@ -393,6 +393,7 @@ void glink_recv(irohds_node *n, glink *g, int64_t sid, const uint8_t *data, size
             rc = in_frame(n, g, in, frame, flen);
         if (rc) {
             IROHDS_DEBUG("node: gossip stream from a peer dropped (%s)", strerror(-rc));
+            n->gossip_streams_dropped++;
             in->failed = true;
             irohds_net_stream_stop_sending(g->conn, sid, 0);
             return;

@@ -804,11 +804,33 @@ static void peer_json(irohds_node *n, irohds_jbuf *b, const node_peer *p)
     irohds_jbuf_puts(b, "}");
 }
 
+/* "dropped_messages" and "dropped" of PEERS JSON (docs/ipc.md). */
+static void dropped_json(irohds_node *n, irohds_jbuf *b)
+{
+    uint64_t frames = 0;
+    for (unsigned i = 0; i < n->nns; i++) {
+        irohds_gossip_stats st;
+        if (irohds_gossip_stats_get(n->gossip, n->ns[i].topic, &st) == 0)
+            frames += st.dropped_invalid + st.dropped_budget;
+    }
+    irohds_jbuf_printf(b, ", \"dropped_messages\": %llu, \"dropped\": {\"rate_limited\": %llu, "
+                          "\"malformed\": %llu, \"bad_signature\": %llu, \"wrong_namespace\": %llu, "
+                          "\"stale\": %llu, \"gossip_frames\": %llu, \"gossip_streams\": %llu}",
+                       (unsigned long long)n->dropped_msgs,
+                       (unsigned long long)n->dropped[NODE_DROP_RATE],
+                       (unsigned long long)n->dropped[NODE_DROP_MALFORMED],
+                       (unsigned long long)n->dropped[NODE_DROP_SIGNATURE],
+                       (unsigned long long)n->dropped[NODE_DROP_NAMESPACE],
+                       (unsigned long long)n->dropped[NODE_DROP_STALE], (unsigned long long)frames,
+                       (unsigned long long)n->gossip_streams_dropped);
+}
+
 char *irohds_node_peers_json(irohds_node *n)
 {
     irohds_jbuf b = {0};
     irohds_jbuf_puts(&b, "{\"node_id\": ");
     irohds_jbuf_str(&b, n->id_hex);
+    dropped_json(n, &b);
     irohds_jbuf_puts(&b, ", \"addresses\": ");
     char *addrs = irohds_node_addresses_json(n);
     irohds_jbuf_puts(&b, addrs ? addrs : "[]");
@@ -833,8 +855,7 @@ char *irohds_node_peers_json(irohds_node *n)
     }
     irohds_jbuf_puts(&b, "}, \"dht\": ");
     node_dht_json(n, &b);
-    irohds_jbuf_printf(&b, ", \"mdns\": %s, \"dropped_messages\": %llu, \"known\": [",
-                       n->mdns ? "true" : "false", (unsigned long long)n->dropped_msgs);
+    irohds_jbuf_printf(&b, ", \"mdns\": %s, \"known\": [", n->mdns ? "true" : "false");
     bool first = true;
     for (size_t k = 0; k < 1024; k++)
         for (node_peer *p = n->peers[k]; p; p = p->next) {

@@ -49,6 +49,16 @@
 #define NODE_FUNC_TIMES 256
 #define NODE_FIGURE_UNKNOWN 0.0
 
+/* Why a gossip message was dropped (counted, shown in PEERS JSON). */
+enum node_drop {
+    NODE_DROP_RATE = 0,   /* over the neighbour's or the signer's budget */
+    NODE_DROP_MALFORMED,  /* not a message of ours (decode), or an unknown topic */
+    NODE_DROP_SIGNATURE,  /* a signature or the file list does not hold */
+    NODE_DROP_NAMESPACE,  /* another namespace than the topic's */
+    NODE_DROP_STALE,      /* timestamp outside the clock window */
+    NODE_DROP_KINDS,
+};
+
 /* What a connection's user pointer points at starts with one of these. */
 enum node_conn_kind {
     NODE_CONN_GOSSIP = 1, /* /iroh-gossip/1, either direction (struct glink) */
@@ -140,7 +150,9 @@ struct irohds_node {
     struct my_claim *my_claims;
     irohds_proto_limiter limit_hop;    /* per delivering neighbour, before verify */
     irohds_proto_limiter limit_signer; /* per signer, after verify */
-    uint64_t dropped_msgs;
+    uint64_t dropped_msgs;              /* all of dropped[] */
+    uint64_t dropped[NODE_DROP_KINDS];  /* by enum node_drop */
+    uint64_t gossip_streams_dropped;    /* gossip streams cut for a bad frame (glink.c) */
     struct {
         uint8_t key[32];
         int64_t at;
@@ -295,7 +307,6 @@ int fetch_start(irohds_node *n, const fetch_result *r, const uint8_t (*providers
                 unsigned nprov);
 /* Another provider for a running fetch (a HAVE that arrived meanwhile). */
 void fetch_add_provider(irohds_node *n, const uint8_t key[32], const uint8_t provider[32]);
-bool fetch_running(irohds_node *n, const uint8_t key[32]);
 /* Bytes done and total of a running fetch (false if none). */
 bool fetch_progress(irohds_node *n, const uint8_t key[32], uint64_t *done, uint64_t *total);
 bool fetch_is_bad(irohds_node *n, const uint8_t peer[32], const uint8_t blob[32]);

@@ -5,8 +5,12 @@
  * fetch, to wait for a peer, or to let a local process compute.
  *
  * Tables (all bounded):
- *   providers  key -> what its producer signed (blob, size, cost, files)
- *              and up to NODE_PROVIDERS peers that said they hold it
+ *   providers  key -> up to RESULTS_PER_KEY results (a result: what its
+ *              producer signed, blob, size, cost, files), each with up to
+ *              NODE_PROVIDERS peers that said they hold it.  Several, so a
+ *              producer announcing a blob nobody can fetch (a liar, or one
+ *              gone) cannot hide another's result: a miss tries the newest
+ *              it has providers for, then the next
  *   claims     key -> the latest live claim of a peer computing it
  *   misses     keys a local GET is waiting on, with their state:
  *                QUERY  asked the namespace, waiting NODE_QUERY_TIMEOUT_MS
@@ -18,10 +22,10 @@
  *   my claims  keys a local process computes: re-claimed every 30 s until
  *              the result is announced or the lease is given back
  *
- * Every message is checked in the same order: a budget per delivering
- * neighbour (before any crypto), then decode and verify (signatures,
- * namespace, clock), then a budget per signer.  What fails is dropped and
- * counted, never acted on.
+ * Every message is checked in the same order: decode, budgets (per
+ * delivering neighbour and per signer, before any crypto: check_budgets says
+ * which is charged when), verify (signatures, namespace, clock).  What fails
+ * is dropped and counted, never acted on.
  */
 #include <errno.h>
 #include <math.h>
@@ -31,6 +35,7 @@
 
 #include <sodium.h>
 
+#include "hash/blake3.h"
 #include "ipc/ipc.h"
 #include "node/node_int.h"
 
@@ -51,6 +56,8 @@ typedef struct claim_entry {
     double expected_s, figure;
 } claim_entry;
 
+#define RESULTS_PER_KEY 4 /* results (blob, producer) kept per key */
+
 enum miss_state { MISS_QUERY = 1, MISS_FETCH, MISS_WAIT, MISS_OVER };
 
 typedef struct miss {
@@ -62,6 +69,8 @@ typedef struct miss {
     int64_t deadline_us;
     bool resolving; /* waiting for providers' addresses from the DHT */
     enum irohds_node_outcome outcome; /* MISS_OVER */
+    uint8_t tried[RESULTS_PER_KEY][32]; /* blobs fetched for it, the last one running */
+    unsigned ntried;
 } miss;
 
 typedef struct my_claim {
@@ -80,10 +89,13 @@ static size_t prov_bucket(const uint8_t key[32])
     return ((size_t)key[0] | (size_t)key[1] << 8) % 4096;
 }
 
-static prov_entry *prov_find(irohds_node *n, const uint8_t key[32])
+/* The entry of key's result with this blob and producer. */
+static prov_entry *prov_find(irohds_node *n, const uint8_t key[32], const uint8_t blob[32],
+                             const uint8_t producer[32])
 {
     for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next)
-        if (!memcmp(e->r.key, key, 32))
+        if (!memcmp(e->r.key, key, 32) && !memcmp(e->r.blob, blob, 32) &&
+            !memcmp(e->r.producer, producer, 32))
             return e;
     return NULL;
 }
@@ -114,6 +126,27 @@ static void prov_evict_oldest(irohds_node *n)
                 old = e;
     if (old)
         prov_remove(n, old);
+}
+
+/* Room for one more result of key: false when it already has
+ * RESULTS_PER_KEY results all created after created_us, else true (the
+ * oldest of a full set removed). */
+static bool prov_room_for(irohds_node *n, const uint8_t key[32], int64_t created_us)
+{
+    prov_entry *oldest = NULL;
+    unsigned count = 0;
+    for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next)
+        if (!memcmp(e->r.key, key, 32)) {
+            count++;
+            if (!oldest || e->r.created_us < oldest->r.created_us)
+                oldest = e;
+        }
+    if (count < RESULTS_PER_KEY)
+        return true;
+    if (created_us <= oldest->r.created_us)
+        return false;
+    prov_remove(n, oldest);
+    return true;
 }
 
 static size_t claim_bucket(const uint8_t key[32])
@@ -423,16 +456,49 @@ static void claim_for_coren(irohds_node *n, const claim_entry *ce, irohds_coren_
         irohds_coren_link_init(&cc->link);
 }
 
-/* The decision for key now; false when nothing is known (no provider we can
- * use, no live claim). */
-static bool decide(irohds_node *n, const uint8_t key[32], candidates *c, prov_entry **pe_out,
-                   irohds_coren_decision *d)
+static bool miss_tried(const miss *m, const uint8_t blob[32])
+{
+    for (unsigned i = 0; m && i < m->ntried; i++)
+        if (!memcmp(m->tried[i], blob, 32))
+            return true;
+    return false;
+}
+
+/* Which of key's results to fetch: the newest of namespace ns (any when
+ * NULL) with a provider worth asking (candidates in *c) that m has not tried
+ * already; NULL if none.  A result announced in another namespace is never
+ * used: its producer signed it for that one, and namespaces do not mix. */
+static prov_entry *pick_result(irohds_node *n, const uint8_t key[32], const char *ns,
+                               const miss *m, candidates *c)
+{
+    prov_entry *best = NULL;
+    candidates tmp;
+    unsigned unresolved = 0; /* over every result: any may be worth the wait */
+    c->n = 0;
+    for (prov_entry *e = n->prov[prov_bucket(key)]; e; e = e->next) {
+        if (memcmp(e->r.key, key, 32) != 0 || miss_tried(m, e->r.blob) ||
+            (ns && strcmp(e->r.ns, ns) != 0))
+            continue;
+        if (e->r.nfiles && !e->files_known)
+            continue; /* a file list that did not fit the HAVE: cannot fetch (docs/protocol.md) */
+        gather(n, e, &tmp);
+        unresolved += tmp.unresolved;
+        if (tmp.n && (!best || e->r.created_us > best->r.created_us)) {
+            best = e;
+            *c = tmp;
+        }
+    }
+    c->unresolved = unresolved;
+    return best;
+}
+
+/* The decision for key of namespace ns now (for miss mi, or NULL); false
+ * when nothing is known (no provider we can use, no live claim). */
+static bool decide(irohds_node *n, const uint8_t key[32], const char *ns, const miss *mi,
+                   candidates *c, prov_entry **pe_out, irohds_coren_decision *d)
 {
     int64_t now = irohds_now_us();
-    prov_entry *pe = prov_find(n, key);
-    if (pe && pe->r.nfiles && !pe->files_known)
-        pe = NULL; /* a file list that did not fit the HAVE: cannot fetch (docs/protocol.md) */
-    gather(n, pe, c);
+    prov_entry *pe = pick_result(n, key, ns, mi, c);
     claim_entry *ce = claim_live(n, key, now);
     if (!c->n && !ce)
         return false;
@@ -499,9 +565,11 @@ static enum miss_state miss_advance(irohds_node *n, miss *m)
     candidates c;
     prov_entry *pe = NULL;
     irohds_coren_decision d;
-    if (decide(n, m->key, &c, &pe, &d)) {
-        if (d.action == IROHDS_COREN_FETCH && pe) {
+    if (decide(n, m->key, m->ns, m, &c, &pe, &d)) {
+        if (d.action == IROHDS_COREN_FETCH && pe && m->ntried < RESULTS_PER_KEY) {
             int rc = start_fetch(n, pe, &c, d.provider);
+            if (rc == 0)
+                memcpy(m->tried[m->ntried++], pe->r.blob, 32);
             if (rc == 0 || rc == -EALREADY) {
                 IROHDS_INFO("node: fetching a result of %s: %s", m->func, d.why);
                 return m->state = MISS_FETCH;
@@ -630,11 +698,16 @@ void results_fetch_done(irohds_node *n, const uint8_t key[32], int rc)
             miss_over(n, m, IROHDS_NODE_STORED);
         return;
     }
-    if (!m)
+    if (!m || m->state != MISS_FETCH)
         return;
-    /* Every provider failed (each was tried, and resumed from where the
-     * last one stopped): compute here rather than try the same peers again. */
-    miss_over(n, m, IROHDS_NODE_GIVE_UP);
+    /* Every provider of that blob failed (each was tried, and resumed from
+     * where the last one stopped).  Another result of the key may still be
+     * fetched, or a claim waited for; else compute here rather than try the
+     * same peers again.  No new query: decide with what is known. */
+    m->state = MISS_QUERY;
+    m->deadline_us = 0;
+    if (miss_advance(n, m) == MISS_OVER)
+        node_kick(n);
 }
 
 void results_kick(irohds_node *n)
@@ -734,16 +807,13 @@ static void on_have(irohds_node *n, const irohds_proto_msg *m)
 {
     const irohds_proto_have *h = &m->have;
     const uint8_t *key = h->result.key;
-    prov_entry *e = prov_find(n, key);
-    /* A HAVE naming another blob for the same key (another producer, a new
-     * forced recompute): the newest result wins, its providers start over. */
-    if (e && (memcmp(e->r.blob, h->result.blob, 32) || memcmp(e->r.producer, h->result.producer, 32))) {
-        if (h->result.created_us <= e->r.created_us)
-            return;
-        prov_remove(n, e);
-        e = NULL;
-    }
+    /* Another blob or producer for the same key (another producer, a forced
+     * recompute) is another result: kept beside the others, the newest first
+     * when fetching (pick_result). */
+    prov_entry *e = prov_find(n, key, h->result.blob, h->result.producer);
     if (!e) {
+        if (!prov_room_for(n, key, h->result.created_us))
+            return;
         if (n->nprov >= NODE_MAX_PROVIDED)
             prov_evict_oldest(n);
         e = calloc(1, sizeof(*e));
@@ -771,9 +841,13 @@ static void on_have(irohds_node *n, const irohds_proto_msg *m)
             e->nprov++;
         memcpy(e->providers[i], h->provider, 32);
     }
-    claim_remove(n, key); /* done: nobody computes it any more */
-    if (fetch_running(n, key))
-        fetch_add_provider(n, key, h->provider);
+    claim_entry *ce = claim_find(n, key);
+    if (ce && !memcmp(ce->claimer, h->result.producer, 32))
+        claim_remove(n, key); /* its claimer is done (anyone else's HAVE may not be fetchable) */
+    miss *mi = miss_find(n, key);
+    if (mi && mi->state == MISS_FETCH && mi->ntried &&
+        !memcmp(mi->tried[mi->ntried - 1], e->r.blob, 32))
+        fetch_add_provider(n, key, h->provider); /* one more provider of the blob being fetched */
     miss_poke(n, key);
 }
 
@@ -801,6 +875,23 @@ static void on_query(irohds_node *n, const irohds_proto_query *q)
     announce_stored(n, q->key, &rec);
 }
 
+/* Drop every claim that has expired.  Claims are otherwise dropped only when
+ * their key is looked up, so a full table would keep dead ones for ever. */
+static void claims_sweep(irohds_node *n, int64_t now)
+{
+    for (size_t b = 0; b < 1024; b++)
+        for (claim_entry **pp = &n->claims[b]; *pp;) {
+            if ((*pp)->expires_us <= now) {
+                claim_entry *dead = *pp;
+                *pp = dead->next;
+                free(dead);
+                n->nclaims--;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+}
+
 static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
 {
     if (irohds_store_lookup(n->store, cl->key, &(irohds_record){0}) == 0)
@@ -808,7 +899,15 @@ static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
     claim_entry *c = claim_find(n, cl->key);
     if (c && c->timestamp_us >= cl->timestamp_us)
         return;
+    int64_t now = irohds_now_us();
+    if (irohds_proto_claim_expires_us(cl) <= now) { /* dead on arrival */
+        if (c)
+            claim_remove(n, cl->key); /* and the newest word on that key */
+        return;
+    }
     if (!c) {
+        if (n->nclaims >= NODE_MAX_CLAIMS)
+            claims_sweep(n, now);
         if (n->nclaims >= NODE_MAX_CLAIMS)
             return;
         c = calloc(1, sizeof(*c));
@@ -829,30 +928,92 @@ static void on_claim(irohds_node *n, const irohds_proto_claim *cl)
     miss_poke(n, cl->key);
 }
 
+static void count_drop(irohds_node *n, int rc)
+{
+    enum node_drop why = rc == -EAGAIN    ? NODE_DROP_RATE
+                         : rc == -EBADMSG ? NODE_DROP_SIGNATURE
+                         : rc == -EXDEV   ? NODE_DROP_NAMESPACE
+                         : rc == -ESTALE  ? NODE_DROP_STALE
+                                          : NODE_DROP_MALFORMED;
+    n->dropped[why]++;
+    n->dropped_msgs++;
+}
+
+static const uint8_t *signer_of(const irohds_proto_msg *m)
+{
+    return m->kind == IROHDS_PROTO_HAVE    ? m->have.provider
+           : m->kind == IROHDS_PROTO_QUERY ? m->query.asker
+                                           : m->claim.claimer;
+}
+
+/*
+ * Budgets, before any crypto is spent on a message (decoding is cheap and
+ * bounded):
+ *   - a neighbour's own message (signer = the neighbour, whose id its QUIC
+ *     connection proved) is charged to it as the signer, at once;
+ *   - a message it relays for someone else is dropped if that signer is
+ *     already over budget (looking only: a forged signer id spends nobody's
+ *     tokens), else charged to the neighbour as a relay, and to the signer
+ *     once its signature held.
+ * So a flood that honest neighbours relay (gossip relays before anyone
+ * verifies) costs their relay budget, never the budget of what they say
+ * themselves, and a single flooding signer is dropped without even that.
+ * *relay_refused: dropped for the relay's budget, not for the message.
+ */
+static int check_budgets(irohds_node *n, const uint8_t *signer, const uint8_t hop[32],
+                         int64_t now, bool *relay_refused)
+{
+    if (!memcmp(signer, hop, 32))
+        return irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1) ? 0 : -EAGAIN;
+    if (!irohds_proto_limiter_would_allow(&n->limit_signer, signer, now, 1))
+        return -EAGAIN;
+    if (!irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1)) {
+        *relay_refused = true;
+        return -EAGAIN;
+    }
+    return 0;
+}
+
 void results_deliver(irohds_node *n, const uint8_t topic[32], const uint8_t hop[32],
                      const uint8_t *content, size_t len)
 {
     node_ns *ns = node_ns_by_topic(n, topic);
     int64_t now = irohds_now_us();
-    if (!ns || !irohds_proto_limiter_allow(&n->limit_hop, hop, now, 1)) {
-        n->dropped_msgs++;
+    if (!ns) {
+        count_drop(n, -ENOENT);
         return;
     }
     irohds_proto_msg *m = malloc(sizeof(*m));
     if (!m)
         return;
     int rc = irohds_proto_decode(m, content, len);
+    const uint8_t *signer = rc ? NULL : signer_of(m);
+    bool relay_refused = false;
+    if (!rc)
+        rc = check_budgets(n, signer, hop, now, &relay_refused);
     if (!rc)
         rc = irohds_proto_verify(m, ns->name, strlen(ns->name), now, NULL);
-    const uint8_t *signer = m->kind == IROHDS_PROTO_HAVE    ? m->have.provider
-                            : m->kind == IROHDS_PROTO_QUERY ? m->query.asker
-                                                            : m->claim.claimer;
-    if (!rc && !irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1))
+    if (!rc && memcmp(signer, hop, 32) != 0 &&
+        !irohds_proto_limiter_allow(&n->limit_signer, signer, now, 1))
         rc = -EAGAIN;
     if (rc) {
-        n->dropped_msgs++;
-        IROHDS_DEBUG("node: dropped a message in %s: %s", ns->name, strerror(-rc));
+        count_drop(n, rc);
+        char sh[17] = "?", hh[17];
+        if (signer)
+            irohds_hex_encode(signer, 8, sh);
+        irohds_hex_encode(hop, 8, hh);
+        IROHDS_DEBUG("node: dropped a message in %s from %s via %s: %s", ns->name, sh, hh,
+                     strerror(-rc));
         free(m);
+        if (relay_refused) {
+            /* Refused for the way it came, not for what it is: let gossip
+             * take it again from another neighbour (an IHave, a graft), or
+             * a relay that keeps its budget spent could silence anyone
+             * whose messages it passes on first. */
+            uint8_t id[32];
+            irohds_blake3(content, len, id);
+            irohds_gossip_forget(n->gossip, node_now_ms(), topic, id);
+        }
         return;
     }
     if (memcmp(signer, n->id, 32) != 0) {
@@ -893,7 +1054,7 @@ char *irohds_node_explain(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN], con
     prov_entry *pe = NULL;
     irohds_coren_decision d;
     miss *m = miss_find(n, key);
-    if (!decide(n, key, &c, &pe, &d)) {
+    if (!decide(n, key, ns, NULL, &c, &pe, &d)) {
         node_ns *nsp = ns ? node_ns_find(n, ns) : NULL;
         irohds_jbuf_printf(&b, ", \"decision\": \"%s\", \"reason\": ",
                            m && m->state == MISS_QUERY ? "wait" : "compute");

@@ -254,5 +254,11 @@ void irohds_proto_limiter_init(irohds_proto_limiter *l, double rate, double burs
 /* Take cost tokens from peer's bucket at time now_us: true = allowed. */
 bool irohds_proto_limiter_allow(irohds_proto_limiter *l, const uint8_t peer[IROHDS_PROTO_ID_LEN],
                                 int64_t now_us, double cost);
+/* Would allow() say yes now?  Changes nothing.  For a cheap look at a
+ * message's claimed signer before verifying it: a signer already over budget
+ * is dropped without spending crypto on it or charging anyone else. */
+bool irohds_proto_limiter_would_allow(const irohds_proto_limiter *l,
+                                      const uint8_t peer[IROHDS_PROTO_ID_LEN], int64_t now_us,
+                                      double cost);
 
 #endif

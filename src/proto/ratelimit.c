@@ -41,19 +41,34 @@ static unsigned start_of(const uint8_t peer[IROHDS_PROTO_ID_LEN])
     return ((unsigned)peer[0] | (unsigned)peer[1] << 8) % IROHDS_PROTO_LIMITER_SLOTS;
 }
 
-static unsigned find_slot(irohds_proto_limiter *l, const uint8_t peer[IROHDS_PROTO_ID_LEN],
-                          int64_t now_us)
+/* peer's slot, or (*found false) the one it would take: an empty one, else
+ * the fullest it probes. */
+static unsigned probe(const irohds_proto_limiter *l, const uint8_t peer[IROHDS_PROTO_ID_LEN],
+                      int64_t now_us, bool *found)
 {
     unsigned start = start_of(peer), pick = start;
     double fullest = -1;
+    *found = false;
     for (unsigned k = 0; k < PROBE; k++) {
         unsigned i = (start + k) % IROHDS_PROTO_LIMITER_SLOTS;
-        if (l->slot[i].used && memcmp(l->slot[i].peer, peer, IROHDS_PROTO_ID_LEN) == 0)
+        if (l->slot[i].used && memcmp(l->slot[i].peer, peer, IROHDS_PROTO_ID_LEN) == 0) {
+            *found = true;
             return i;
+        }
         double t = l->slot[i].used ? refilled(l, i, now_us) : INFINITY;
         if (t > fullest)
             fullest = t, pick = i;
     }
+    return pick;
+}
+
+static unsigned find_slot(irohds_proto_limiter *l, const uint8_t peer[IROHDS_PROTO_ID_LEN],
+                          int64_t now_us)
+{
+    bool found;
+    unsigned pick = probe(l, peer, now_us, &found);
+    if (found)
+        return pick;
     if (!l->slot[pick].used) {
         l->slot[pick].used = true;
         l->slot[pick].tokens = l->burst;
@@ -61,6 +76,16 @@ static unsigned find_slot(irohds_proto_limiter *l, const uint8_t peer[IROHDS_PRO
     }
     memcpy(l->slot[pick].peer, peer, IROHDS_PROTO_ID_LEN);
     return pick;
+}
+
+bool irohds_proto_limiter_would_allow(const irohds_proto_limiter *l,
+                                      const uint8_t peer[IROHDS_PROTO_ID_LEN], int64_t now_us,
+                                      double cost)
+{
+    bool found;
+    unsigned i = probe(l, peer, now_us, &found);
+    double t = l->slot[i].used ? refilled(l, i, now_us) : l->burst;
+    return isfinite(cost) && cost >= 0 && t >= cost;
 }
 
 bool irohds_proto_limiter_allow(irohds_proto_limiter *l, const uint8_t peer[IROHDS_PROTO_ID_LEN],

@@ -543,6 +543,19 @@ static void test_two_nodes(void)
     CHECK(irohds_gossip_stats_get(b, topic, &st) == 0 && st.duplicates == 1 && st.delivered == 1,
           "stats count the duplicate");
 
+    /* b forgets it (its application refused that delivery): the same frame
+     * is delivered again, and is a duplicate after that */
+    uint8_t hello_id[32];
+    irohds_blake3("hello", 5, hello_id);
+    CHECK(irohds_gossip_forget(b, 5, topic, hello_id) == 0, "forget");
+    CHECK(irohds_gossip_forget(b, 5, topic, hello_id) == -ENOENT, "forgotten already");
+    irohds_gossip_handle_frame(b, 5, topic, ida, frame + 4, flen - 4);
+    drain(b, d, IROHDS_GOSSIP_PRUNE);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 1 && d->content_len == 5, "delivered again");
+    irohds_gossip_handle_frame(b, 6, topic, ida, frame + 4, flen - 4);
+    drain(b, d, IROHDS_GOSSIP_PRUNE);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 0, "and only once more");
+
     /* b hears an IHave from a for an id it lacks: after graft_timeout_1 (80 ms)
      * it sends Graft { Some(id) } to a */
     uint8_t ihave[64], hid[32];
@@ -614,6 +627,59 @@ static void test_two_nodes(void)
 
 /* A flooding peer: frames over its budget are dropped and counted, every
  * table stays within its bound, and an honest neighbour still gets through. */
+/* A Gossip frame body carrying content (its id computed). */
+static size_t gossip_body(const char *content, uint8_t id[32], uint8_t *buf, size_t cap)
+{
+    static irohds_gossip_msg m;
+    memset(&m, 0, sizeof m);
+    irohds_blake3(content, strlen(content), id);
+    m.kind = IROHDS_GOSSIP_GOSSIP;
+    m.id = id;
+    m.content = (const uint8_t *)content;
+    m.content_len = strlen(content);
+    m.scope = IROHDS_GOSSIP_SCOPE_SWARM;
+    size_t len = 0;
+    return irohds_gossip_encode(&m, buf, cap, &len) == 0 ? len : 0;
+}
+
+/* A forgotten id's slot, when the ring passes it, must not take the id's
+ * new entry out of the index with it. */
+static void test_forget_ring(void)
+{
+    uint8_t me[32], peer[32], topic[32] = {9}, id[32], other[32];
+    node_id(5, me);
+    node_id(6, peer);
+    irohds_gossip_config c;
+    irohds_gossip_config_default(&c);
+    c.seen_capacity = 16;
+    irohds_gossip *g = NULL;
+    CHECK(irohds_gossip_init(&g, me, &c, SEED) == 0, "init with 16 ids remembered");
+    CHECK(irohds_gossip_join(g, 0, topic, NULL, 0) == 0, "join");
+    drained *d = malloc(sizeof *d);
+    uint8_t body[256];
+    size_t hl = gossip_body("forget me", id, body, sizeof body);
+    irohds_gossip_handle_frame(g, 1, topic, peer, body, hl);
+    drain(g, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 1, "delivered");
+    CHECK(irohds_gossip_forget(g, 1, topic, id) == 0, "forgotten");
+    irohds_gossip_handle_frame(g, 2, topic, peer, body, hl);
+    drain(g, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 1, "delivered again");
+    for (int i = 0; i < 15; i++) { /* 15 more ids: the forgotten slot is the oldest, dropped */
+        char text[32];
+        snprintf(text, sizeof text, "filler %d", i);
+        size_t fl = gossip_body(text, other, body, sizeof body);
+        irohds_gossip_handle_frame(g, 3, topic, peer, body, fl);
+        drain(g, d, IROHDS_GOSSIP_GOSSIP);
+    }
+    hl = gossip_body("forget me", id, body, sizeof body);
+    irohds_gossip_handle_frame(g, 4, topic, peer, body, hl);
+    drain(g, d, IROHDS_GOSSIP_GOSSIP);
+    CHECK(d->n[IROHDS_GOSSIP_ACT_DELIVER] == 0, "still known after the old slot went");
+    free(d);
+    irohds_gossip_free(g);
+}
+
 static size_t encode_body(irohds_gossip_msg *m, uint8_t *buf, size_t cap)
 {
     size_t len;
@@ -1343,6 +1409,7 @@ int main(int argc, char **argv)
     const char *dir = argc > 1 ? argv[1] : "../shared/testdata";
     test_codec(dir);
     test_two_nodes();
+    test_forget_ring();
     test_flood();
     sim_scenario(1, 0);
     sim_scenario(2, 0.1);

@@ -815,6 +815,18 @@ static void test_limiter(void)
     uint8_t late[32] = {7, 7, 7};
     CHECK(irohds_proto_limiter_allow(&l, late, t + 2 * s, 2), "newcomer after the flood");
     CHECK(irohds_proto_limiter_allow(&l, p1, t + 2 * s, 1), "p1 refilled too");
+
+    /* would_allow looks without taking. */
+    irohds_proto_limiter_init(&l, 1.0, 2.0);
+    CHECK(irohds_proto_limiter_would_allow(&l, p1, t, 2), "an unknown peer would get a bucket");
+    CHECK(!irohds_proto_limiter_would_allow(&l, p1, t, 3), "but not more than the burst");
+    for (int i = 0; i < 5; i++)
+        CHECK(irohds_proto_limiter_would_allow(&l, p1, t, 1), "looking takes nothing");
+    CHECK(irohds_proto_limiter_allow(&l, p1, t, 1) && irohds_proto_limiter_allow(&l, p1, t, 1),
+          "the whole burst is still there");
+    CHECK(!irohds_proto_limiter_would_allow(&l, p1, t, 1), "drained");
+    CHECK(irohds_proto_limiter_would_allow(&l, p1, t + s, 1), "refilled after 1 s");
+    CHECK(!irohds_proto_limiter_would_allow(&l, p1, t, NAN), "NaN cost");
 }
 
 int main(int argc, char **argv)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable, Iterator
@@ -11,6 +12,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from netlab import Lab  # noqa: E402
+
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime error: ")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -28,8 +31,13 @@ def lab_factory() -> Iterator[Callable[[int], Lab]]:
         return lab
 
     yield make
+    # A sanitized daemon (IROHDS_TEST_DAEMON, make test-net-asan) reports into
+    # its log; a report anywhere fails the test that caused it.
+    reports = [f"{h.name}: {h.log()[-4000:]}" for lab in labs for h in lab.hosts
+               if SANITIZER_REPORT.search(h.log())]
     for lab in labs:
         lab.down()
+    assert not reports, "sanitizer report in a daemon log:\n" + "\n".join(reports)
 
 
 @pytest.fixture

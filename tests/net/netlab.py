@@ -35,6 +35,10 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 SCRIPTS = sysconfig.get_path("scripts")
 DAEMON = os.environ.get("IROHDS_TEST_DAEMON") or os.path.join(SCRIPTS, "irohds-daemon")
+# The hostile peer (tests/net/helpers/evil_peer.c), built by meson and never
+# installed: $IROHDS_EVIL_PEER, else the build dir `make install` uses.
+EVIL_PEER = os.environ.get("IROHDS_EVIL_PEER") or str(
+    Path(__file__).resolve().parents[2] / "build" / "release" / "tests" / "net" / "evil_peer")
 PREFIX = "irN"
 QUIC_PORT = 4433
 

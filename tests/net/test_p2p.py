@@ -178,6 +178,7 @@ def test_a_provider_serving_corrupt_bytes_is_cut_off(lab_factory, code: Path, si
     call(a, code, 31, seconds=5, size=size)
     call(c, code, 31, seconds=5, size=size)  # C now holds it too
     assert computed(c) == 0
+    time.sleep(0.5)  # C's HAVE reaches B (a graft round when the C-B link is lazy)
     # Corrupt C's copy on disk (as a failing disk or a malicious peer would):
     # one byte in each eighth of the blob, so whatever part of it B asks C
     # for holds a bad byte.

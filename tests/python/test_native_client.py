@@ -47,6 +47,24 @@ def test_hello(sock, home):
         c.hello()
 
 
+def test_a_daemon_with_no_peers_leases_a_miss_at_once(sock):
+    """Alone in its namespace (conftest's config: no discovery, no bootstrap
+    peers), the daemon has nobody to ask, so a miss is leased without a
+    network wait.  Each GET once waited 3 s (the DHT address-lookup window,
+    entered on an uninitialised count of providers being resolved); 20 of
+    them in well under the time of one such wait shows none does."""
+    c = _native.Client(sock)
+    try:
+        c.get(os.urandom(32), "mod.f", "default")  # the first joins the namespace
+        t = time.monotonic()
+        for _ in range(20):
+            kind, _lease = c.get(os.urandom(32), "mod.f", "default", timeout=30)
+            assert kind == "lease"
+        assert time.monotonic() - t < 2.0
+    finally:
+        c.close()
+
+
 def test_lease_put_hit(sock, tmp_path):
     a, b = _native.Client(sock), _native.Client(sock)
     key = os.urandom(32)
