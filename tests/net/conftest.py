@@ -18,6 +18,8 @@ SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak|Undefined)Sanitizer|runtime
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore::irohds.CheapCallWarning")
+    config.addinivalue_line("markers", "flood: a bad peer floods for 20 s or more (make test "
+                            "runs these once, against the ASan daemon)")
 
 
 @pytest.fixture

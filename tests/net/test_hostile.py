@@ -448,6 +448,7 @@ def test_a_provider_that_hangs_is_given_up_on(lab_factory, code: Path) -> None:
 
 # ------------------------------------------------------------------- flood
 
+@pytest.mark.flood
 @pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])
 def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Path,
                                                           signers: int) -> None:
@@ -499,6 +500,7 @@ def test_a_flood_is_rate_limited_and_memory_stays_bounded(lab_factory, code: Pat
     assert b.info()["running"]
 
 
+@pytest.mark.flood
 @pytest.mark.parametrize("signers", [1, 1000], ids=["one-signer", "made-up-signers"])
 def test_a_flood_relayed_by_an_honest_peer_does_not_silence_that_peer(lab_factory, code: Path,
                                                                       signers: int) -> None:
@@ -522,6 +524,7 @@ def test_a_flood_relayed_by_an_honest_peer_does_not_silence_that_peer(lab_factor
     assert sum(report["sent"].values()) > 10_000, report
 
 
+@pytest.mark.flood
 @pytest.mark.parametrize("life", [0, 2], ids=["dead-on-arrival", "dead-after-2s"])
 def test_dead_claims_from_a_flood_do_not_crowd_out_a_live_one(lab_factory, code: Path,
                                                               life: int) -> None:
