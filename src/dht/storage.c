@@ -94,13 +94,22 @@ bool st_token_ok(const irohds_dht *d, const irohds_dht_addr *a, const uint8_t *t
 
 /* ============================================================== peers */
 
-/* Index of ih in the sorted array, or where it would go (*found false). */
-static size_t torrent_pos(const dht_storage *st, const uint8_t *ih, bool *found)
+/* The id a sorted array is ordered by, at index i: a torrent's info-hash
+ * or an item's target. */
+typedef const uint8_t *(*id_at_fn)(const dht_storage *st, size_t i);
+
+static const uint8_t *torrent_id(const dht_storage *st, size_t i) { return st->t[i]->ih; }
+static const uint8_t *item_id(const dht_storage *st, size_t i) { return st->it[i]->target; }
+
+/* Binary search over the n sorted records id_at names: the index of id, or
+ * where it would go (*found false).  One search serves both arrays. */
+static size_t sorted_pos(const dht_storage *st, size_t n, id_at_fn id_at, const uint8_t *id,
+                         bool *found)
 {
-    size_t lo = 0, hi = st->nt;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(st->t[mid]->ih, ih, IROHDS_DHT_ID_LEN);
+        int c = memcmp(id_at(st, mid), id, IROHDS_DHT_ID_LEN);
         if (c == 0) {
             *found = true;
             return mid;
@@ -112,6 +121,11 @@ static size_t torrent_pos(const dht_storage *st, const uint8_t *ih, bool *found)
     }
     *found = false;
     return lo;
+}
+
+static size_t torrent_pos(const dht_storage *st, const uint8_t *ih, bool *found)
+{
+    return sorted_pos(st, st->nt, torrent_id, ih, found);
 }
 
 static void torrent_remove(dht_storage *st, size_t i)
@@ -233,21 +247,7 @@ size_t st_peer_count(const dht_storage *st)
 
 static size_t item_pos(const dht_storage *st, const uint8_t *target, bool *found)
 {
-    size_t lo = 0, hi = st->ni;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(st->it[mid]->target, target, IROHDS_DHT_ID_LEN);
-        if (c == 0) {
-            *found = true;
-            return mid;
-        }
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = false;
-    return lo;
+    return sorted_pos(st, st->ni, item_id, target, found);
 }
 
 const dht_stored *st_get(const irohds_dht *d, const uint8_t *target)
