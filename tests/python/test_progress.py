@@ -107,7 +107,17 @@ def test_callback_error_abandons_the_wait(fake: Any) -> None:
     assert daemon.conns[-1].closed.wait(5)
 
 
-def test_ctrl_c_while_progress_keeps_coming(fake: Any) -> None:
+@pytest.fixture
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt for the test, whatever the suite
+    inherited: a shell starts background jobs with SIGINT ignored, and Python
+    then leaves it ignored (its handler goes in only over SIG_DFL)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_ctrl_c_while_progress_keeps_coming(fake: Any, sigint_raises: None) -> None:
     """Frames arriving every 20 ms must not keep signals from being seen."""
     fake(downloading(500, 0.02, lease))
     client = _native.Client(_native.paths()["socket_path"])
