@@ -201,9 +201,9 @@ def _provider(p: Dict[str, Any]) -> str:
     parts = [_node(p.get("node")), "connected" if p.get("connected") else "not connected"]
     if _is_number(p.get("rtt_ms")):
         parts.append(f"rtt {p['rtt_ms']:.1f} ms")
-    if _is_number(p.get("bandwidth_bps")):
+    if _is_number(p.get("bytes_per_s")):  # bytes, not bits (docs/ipc.md)
         measured = "measured" if p.get("measured") else "estimated"
-        parts.append(f"{p['bandwidth_bps'] / 8e6:.1f} MB/s ({measured})")
+        parts.append(f"{p['bytes_per_s'] / 1e6:.1f} MB/s ({measured})")
     return "  ".join(parts)
 
 

@@ -799,7 +799,7 @@ static void peer_json(irohds_node *n, irohds_jbuf *b, const node_peer *p)
     irohds_jbuf_printf(b, ", \"source\": \"%s\", \"connected\": %s, \"rtt_ms\": ",
                        source_name(p->sources), gossip_connected(n, p) ? "true" : "false");
     irohds_jbuf_num(b, p->link.rtt_samples ? p->link.rtt_s * 1e3 : (0.0 / 0.0));
-    irohds_jbuf_puts(b, ", \"bandwidth_bps\": ");
+    irohds_jbuf_puts(b, ", \"bytes_per_s\": ");
     irohds_jbuf_num(b, p->link.bw_samples ? p->link.bw : (0.0 / 0.0));
     irohds_jbuf_puts(b, "}");
 }

@@ -1100,7 +1100,7 @@ char *irohds_node_explain(irohds_node *n, const uint8_t key[IROHDS_KEY_LEN], con
                            c.links[i].connected ? "true" : "false",
                            c.links[i].bw_samples ? "true" : "false");
         irohds_jbuf_num(&b, irohds_coren_link_est_rtt(&c.links[i]) * 1e3);
-        irohds_jbuf_puts(&b, ", \"bandwidth_bps\": ");
+        irohds_jbuf_puts(&b, ", \"bytes_per_s\": ");
         irohds_jbuf_num(&b, irohds_coren_link_est_bw(&c.links[i]));
         irohds_jbuf_puts(&b, ", \"download_s\": ");
         irohds_jbuf_num(&b, irohds_coren_link_est_download(&c.links[i], pe ? pe->r.size : 0));

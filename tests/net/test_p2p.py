@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Dict
@@ -127,6 +128,45 @@ def test_a_result_computed_on_a_is_used_by_b_and_c(lab_factory, code: Path) -> N
     call(b, code, 7, seconds=2, size=100_000)
     assert computed(b) == 0
     assert "stored a result of m_lab.work from peers" in b.log()
+
+
+EXPLAIN = '''
+import json
+import irohds, m_lab
+r = irohds.explain(m_lab.work, {x}, seconds={seconds}, size={size})
+print("JSON " + json.dumps(r))
+'''
+
+
+def test_explain_shows_the_bandwidth_its_decision_used(lab_factory, code: Path) -> None:
+    """The provider line irohds.explain prints (Python, from the daemon's
+    JSON) and the daemon's own reason (C) state one bandwidth: the JSON once
+    carried bytes/s under a name Python read as bits/s, and the line showed
+    15.6 MB/s beside a decision made at 125 MB/s."""
+    lab = lab_factory(2)
+    a, b = lab.hosts
+    a.start_daemon()
+    b.start_daemon(bootstrap=[a])
+    for h in (a, b):
+        join(h)
+    wait_for(lambda: peers_in(b) >= 1, 10, "B in the topic")
+    call(a, code, 13, seconds=2, size=100_000)
+    report: Dict = {}
+
+    def explained_fetch() -> bool:
+        r = b.python(EXPLAIN.format(x=13, seconds=2, size=100_000), cwd=code)
+        text, _, js = r.stdout.rpartition("JSON ")
+        report.update(json.loads(js), text=text)
+        return report["decision"] == "fetch"
+    wait_for(explained_fetch, 10, "B's explain to see A's result")
+    m = re.search(r" at ([0-9.]+) (kB|MB|GB)/s", report["reason"])
+    assert m, report["reason"]
+    said = float(m.group(1)) * {"kB": 1e3, "MB": 1e6, "GB": 1e9}[m.group(2)]
+    (prov,) = report["providers"]
+    assert prov["bytes_per_s"] == pytest.approx(said, rel=0.01)
+    shown = re.search(r"  ([0-9.]+) MB/s \((measured|estimated)\)", report["text"])
+    assert shown, report["text"]
+    assert float(shown.group(1)) * 1e6 == pytest.approx(said, rel=0.01), report["text"]
 
 
 def test_a_node_that_joins_later_finds_an_old_result_by_query(lab_factory, code: Path) -> None:

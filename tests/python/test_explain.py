@@ -41,7 +41,7 @@ EXAMPLE = {  # docs/ipc.md "EXPLAIN JSON"
     "size": 1048576, "producer": "cd" * 32, "producer_seconds": 10.0,
     "producer_capability": 1.1, "our_capability": 0.88,
     "providers": [{"node": "ef" * 32, "connected": True, "rtt_ms": 0.4,
-                   "bandwidth_bps": 6.4e8, "measured": True}],
+                   "bytes_per_s": 6.4e8, "measured": True}],
     "claim": None}
 
 
@@ -128,7 +128,7 @@ def test_daemon_explanation_is_printed_with_its_numbers(fake_explaining: Any,
     assert lines[1].startswith("  decision   fetch (a download beats computing here)")
     assert "~12.5 s here (the producer took 10.0 s; capability 1.10 there, 0.88 here)" in out
     assert "~800 ms for 1.0 MB" in out
-    assert "efefefefefef…  connected  rtt 0.4 ms  80.0 MB/s (measured)" in out
+    assert "efefefefefef…  connected  rtt 0.4 ms  640.0 MB/s (measured)" in out
     assert CALLS == []
 
 
