@@ -100,6 +100,22 @@ def key_of(h: Host, code: Path, x: int, seconds: float, size: int) -> str:
     return r.stdout.strip()
 
 
+def wait_claim_seen(h: Host, code: Path, x: int, seconds: float, size: int, claimer: Host,
+                    timeout: float = 20) -> None:
+    """Until h's daemon holds claimer's claim on CALL(x, ...), by its EXPLAIN
+    (a fixed sleep for the claim to travel lost the race under ASan with a
+    flood on two cores)."""
+    script = ("import json, irohds, m_lab\n"
+              f"r = irohds.explain(m_lab.work, {x}, seconds={seconds}, size={size})\n"
+              "print('JSON ' + json.dumps(r.get('claim')))\n")
+
+    def seen() -> bool:
+        out = h.python(script, cwd=code).stdout
+        claim = json.loads(out.rpartition("JSON ")[2])
+        return bool(claim) and claim.get("node") == claimer.make_id()
+    wait_for(seen, timeout, f"{h.name} to hold {claimer.name}'s claim")
+
+
 def stored_keys(h: Host) -> List[str]:
     """Key prefixes `irohds-daemon ls` shows."""
     lines = h.cli("ls").stdout.splitlines()[1:]
@@ -542,7 +558,7 @@ def test_dead_claims_from_a_flood_do_not_crowd_out_a_live_one(lab_factory, code:
     time.sleep(16)
     slow = spawn_call(a, code, 701, seconds=6)
     wait_for(lambda: computed(a) == 1, 20, "A to start computing")
-    time.sleep(0.5)  # A's claim reaches B
+    wait_claim_seen(b, code, 701, 6, 1000, claimer=a)  # not crowded out by the dead ones
     t = time.monotonic()
     call(b, code, 701, seconds=6)
     waited = time.monotonic() - t
