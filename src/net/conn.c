@@ -407,7 +407,7 @@ static void conn_discard(irohds_net_conn *c)
         forget_cid(c, &c->cids[0]);
     while (c->ntokens)
         unwatch_token(c, c->tokens[0]);
-    if (c->odcid.datalen)
+    if (c->odcid_mapped)
         net_cidmap_del(&c->ep->cids, c->odcid.data, c->odcid.datalen);
     if (c->qc)
         ngtcp2_conn_del(c->qc);
@@ -499,6 +499,7 @@ int net_conn_new_server(irohds_net_endpoint *ep, const ngtcp2_pkt_hd *hd,
         r = net_cidmap_put(&ep->cids, hd->dcid.data, hd->dcid.datalen, c);
     if (r == 0) {
         c->odcid = hd->dcid;
+        c->odcid_mapped = true; /* not datalen != 0: a 0-byte id left a freed conn mapped */
         tp.original_dcid = hd->dcid;
         tp.stateless_reset_token_present = 1;
         ngtcp2_settings st;
@@ -720,7 +721,7 @@ void net_conn_delete(irohds_net_conn *c)
         forget_cid(c, &c->cids[0]);
     while (c->ntokens)
         unwatch_token(c, c->tokens[0]);
-    if (c->odcid.datalen)
+    if (c->odcid_mapped)
         net_cidmap_del(&ep->cids, c->odcid.data, c->odcid.datalen);
     net_ep_unlink(ep, c);
     ngtcp2_conn_del(c->qc);

@@ -40,6 +40,7 @@
 #define RX_BATCHES_PER_WAKEUP 8   /* then let the rest of the loop run */
 #define RESETS_PER_SECOND 100     /* stateless resets + version negotiations */
 #define LOOPBACK_PAYLOAD 65000 /* lo's MTU is 65536: fewer, larger packets */
+#define QUIC_LONG_HEADER_BIT 0x80 /* first byte: Header Form (RFC 9000 17.2) */
 
 uint64_t net_now(void)
 {
@@ -349,6 +350,8 @@ static void send_stateless_reset(irohds_net_endpoint *ep, const ngtcp2_version_c
         !reset_budget(ep))
         return;
     size_t size = len - 1 < 64 ? len - 1 : 64;
+    if (vc->dcidlen > NGTCP2_MAX_CIDLEN) /* a short header's is ours, NET_SCID_LEN */
+        return;
     ngtcp2_cid cid;
     ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
     uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64], buf[64];
@@ -398,6 +401,13 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
         net_conn_read(c, data, len, from, fromlen, ep->rx_now);
     } else if (vc.version) {
         accept_initial(ep, data, len, from, fromlen, ep->rx_now);
+    } else if (data[0] & QUIC_LONG_HEADER_BIT) {
+        /* Version 0 in a long header: a Version Negotiation packet for no
+         * connection of ours.  Dropped unanswered: RFC 9000 6.1 forbids a
+         * VN for a VN, and a stateless reset answers short headers only.
+         * (Its ids are unchecked, up to 255 bytes: taken for a short
+         * header, one such datagram reached ngtcp2_cid_init's assertion.) */
+        ep->rx_dropped++;
     } else if (len >= NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN + 1 &&
                (c = net_cidmap_get(&ep->tokens, data + len - NGTCP2_STATELESS_RESET_TOKENLEN,
                                    NGTCP2_STATELESS_RESET_TOKENLEN)) != NULL) {
@@ -406,6 +416,17 @@ static void on_datagram(void *ctx, const uint8_t *data, size_t len, const struct
         ep->rx_dropped++;
         send_stateless_reset(ep, &vc, len, from, fromlen);
     }
+}
+
+void net_ep_feed(irohds_net_endpoint *ep, const uint8_t *data, size_t len,
+                 const struct sockaddr *from, socklen_t fromlen)
+{
+    if (len == 0)
+        return; /* as net_udp_recv: ngtcp2 asserts a datagram has a byte */
+    net_ep_enter(ep);
+    ep->rx_now = net_now();
+    on_datagram(ep, data, len, from, fromlen);
+    net_ep_leave(ep);
 }
 
 static void readable(irohds_net_endpoint *ep)
@@ -682,6 +703,7 @@ void irohds_net_endpoint_stats_get(const irohds_net_endpoint *ep, irohds_net_end
     o->stateless_resets_sent = ep->resets_sent;
     o->version_negotiations_sent = ep->vn_sent;
     o->conns = ep->nconns;
+    o->cids_mapped = ep->cids.count;
     o->gso = ep->udp.gso;
     o->gro = ep->udp.gro;
 }

@@ -182,6 +182,7 @@ typedef struct irohds_net_endpoint_stats {
     uint64_t handshakes_failed; /* incoming, before they were accepted */
     uint64_t stateless_resets_sent, version_negotiations_sent;
     uint32_t conns;            /* live (not yet closed) connections */
+    uint64_t cids_mapped;      /* connection ids routed to a connection (0 with none) */
     bool gso, gro;             /* in use now (GSO turns off if the kernel refuses) */
 } irohds_net_endpoint_stats;
 

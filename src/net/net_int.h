@@ -245,6 +245,8 @@ struct irohds_net_conn {
     ngtcp2_cid cids[NET_MAX_CIDS];   /* ours, in the endpoint's cid map */
     size_t ncids;
     ngtcp2_cid odcid;                /* server: the client's first DCID, also mapped */
+    bool odcid_mapped;               /* odcid is in the table (it may be empty: an
+                                        Initial with a token may carry a 0-byte DCID) */
     uint8_t tokens[NET_MAX_TOKENS][NGTCP2_STATELESS_RESET_TOKENLEN]; /* in ep->tokens */
     size_t ntokens;
     net_stream **streams;            /* table by id */
@@ -345,5 +347,9 @@ size_t net_ep_payload_size(const irohds_net_endpoint *ep, const struct sockaddr 
 /* addr as the app sees it: IPv4-mapped IPv6 as AF_INET. */
 void net_addr_unmap(const struct sockaddr *addr, struct sockaddr_storage *out);
 uint64_t net_now(void); /* ngtcp2 timestamps: monotonic ns */
+/* Take one datagram as if the socket had received it from `from`: what the
+ * receive path does for each (tests/fuzz/fuzz_quic.c feeds it). */
+void net_ep_feed(irohds_net_endpoint *ep, const uint8_t *data, size_t len,
+                 const struct sockaddr *from, socklen_t fromlen);
 
 #endif

@@ -1018,6 +1018,100 @@ static void garbage_to(int fd, const struct sockaddr_storage *to)
         send_raw(fd, to, b, long_header(b, 1200, 1, 8));
 }
 
+/* A Version Negotiation packet (long header, version 0) for no connection
+ * of ours: ngtcp2 hands back its connection ids unchecked, up to 255 bytes
+ * (RFC 9000 17.2.1 leaves their length open for other versions).  It was
+ * taken for a short header and answered with a stateless reset, and a
+ * destination id over 20 bytes hit ngtcp2's assertion: one datagram
+ * aborted the daemon (found when the hostile-path proxy's corruption made
+ * one).  It must be dropped, unanswered (RFC 9000 6.1: never a VN for a VN;
+ * a stateless reset answers short headers only). */
+static void test_version_negotiation_for_nobody(void)
+{
+    pair p;
+    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+        pair_down(&p);
+        return;
+    }
+    p.srv.echo = p.cli.keep = true;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_storage srv = addr_of(p.srv.ep, "127.0.0.1");
+    irohds_net_endpoint_stats before, after;
+    irohds_net_endpoint_stats_get(p.srv.ep, &before);
+    static const uint8_t dcidlens[] = {0, 8, 20, 21, 64, 255};
+    uint8_t b[1200];
+    for (size_t i = 0; i < sizeof dcidlens; i++) {
+        size_t len = long_header(b, sizeof b, 0, dcidlens[i]);
+        b[6 + dcidlens[i]] = 8; /* a source id ngtcp2 can take */
+        send_raw(fd, &srv, b, len);
+        send_raw(fd, &srv, b, 6 + dcidlens[i] + 1 + 8 + 30); /* and a short one */
+    }
+    run_for(&p.loop, 200);
+    uint8_t reply[1500];
+    CHECK(recv(fd, reply, sizeof reply, 0) < 0, "no answer to a Version Negotiation packet");
+    close(fd);
+    irohds_net_endpoint_stats_get(p.srv.ep, &after);
+    CHECK(after.stateless_resets_sent == before.stateless_resets_sent &&
+              after.version_negotiations_sent == before.version_negotiations_sent,
+          "no reset, no VN sent (%llu, %llu)",
+          (unsigned long long)(after.stateless_resets_sent - before.stateless_resets_sent),
+          (unsigned long long)(after.version_negotiations_sent - before.version_negotiations_sent));
+    CHECK(after.rx_dropped >= before.rx_dropped + 2 * sizeof dcidlens, "dropped");
+    int64_t sid = open_write(p.cli.conn, true, "still here", 10, true);
+    wait_stream w = {&p.cli, sid};
+    CHECK(run_until(&p.loop, stream_fin, &w, 3000) && rec(&p.cli, sid)->len == 10,
+          "echo after the VN packets");
+    pair_down(&p);
+}
+
+/* An Initial that carries a token may have a 0-byte destination id
+ * (ngtcp2_accept takes it; RFC 9000 7.2 asks 8 bytes of a first Initial
+ * only).  The server mapped that empty id to the new connection but took
+ * "length 0" for "not mapped" when the connection went, so the table kept a
+ * freed connection: the next long-header packet with an empty id was read
+ * through it (use after free; found by fuzz_quic).  The table must be back
+ * to what it was once the connection has gone, and the next such packet
+ * harmless. */
+static void test_initial_with_empty_dcid(void)
+{
+    pair p;
+    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
+        pair_down(&p);
+        return;
+    }
+    p.srv.echo = p.cli.keep = true;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_storage srv = addr_of(p.srv.ep, "127.0.0.1");
+    irohds_net_endpoint_stats before, after;
+    irohds_net_endpoint_stats_get(p.srv.ep, &before);
+    uint8_t b[1200];
+    randombytes_buf(b, sizeof b);
+    long_header(b, sizeof b, 1, 0); /* Initial, v1, DCID length 0 */
+    size_t off = 6;
+    b[off++] = 8; /* SCID length, then 8 bytes */
+    off += 8;
+    b[off++] = 16; /* token length (1-byte varint), then 16 bytes */
+    off += 16;
+    size_t rest = sizeof b - off - 2;
+    b[off++] = (uint8_t)(0x40 | rest >> 8); /* Length, 2-byte varint */
+    b[off++] = (uint8_t)rest;
+    for (int round = 0; round < 3; round++) {
+        send_raw(fd, &srv, b, sizeof b);
+        run_for(&p.loop, 200);
+        irohds_net_endpoint_stats_get(p.srv.ep, &after);
+        CHECK(after.conns == before.conns && after.cids_mapped == before.cids_mapped,
+              "round %d: the failed connection left nothing behind (%u conns, %llu ids, "
+              "were %u, %llu)", round, after.conns, (unsigned long long)after.cids_mapped,
+              before.conns, (unsigned long long)before.cids_mapped);
+    }
+    close(fd);
+    int64_t sid = open_write(p.cli.conn, true, "still here", 10, true);
+    wait_stream w = {&p.cli, sid};
+    CHECK(run_until(&p.loop, stream_fin, &w, 3000) && rec(&p.cli, sid)->len == 10,
+          "echo after the empty-id Initials");
+    pair_down(&p);
+}
+
 static void test_garbage(void)
 {
     pair p;
@@ -1716,6 +1810,8 @@ int main(int argc, char **argv)
     test_idle();
     test_dead_port();
     test_garbage();
+    test_version_negotiation_for_nobody();
+    test_initial_with_empty_dcid();
     test_version_negotiation();
     test_sni();
     test_hostile_path();
