@@ -1018,6 +1018,29 @@ static void garbage_to(int fd, const struct sockaddr_storage *to)
         send_raw(fd, to, b, long_header(b, 1200, 1, 8));
 }
 
+/* A connected client/server pair on loopback (the server echoes) and a raw
+ * UDP socket aimed at the server, for tests that throw datagrams at it.
+ * False (and nothing to undo) if the pair did not come up. */
+static bool attacked_pair(pair *p, int *fd, struct sockaddr_storage *srv)
+{
+    if (!pair_up(p, "127.0.0.1", NULL, NULL)) {
+        pair_down(p);
+        return false;
+    }
+    p->srv.echo = p->cli.keep = true;
+    *fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    *srv = addr_of(p->srv.ep, "127.0.0.1");
+    return true;
+}
+
+/* The pair's connection still works: a stream comes back echoed. */
+static void check_still_echoes(pair *p, const char *what)
+{
+    int64_t sid = open_write(p->cli.conn, true, "still here", 10, true);
+    wait_stream w = {&p->cli, sid};
+    CHECK(run_until(&p->loop, stream_fin, &w, 3000) && rec(&p->cli, sid)->len == 10, "%s", what);
+}
+
 /* A Version Negotiation packet (long header, version 0) for no connection
  * of ours: ngtcp2 hands back its connection ids unchecked, up to 255 bytes
  * (RFC 9000 17.2.1 leaves their length open for other versions).  It was
@@ -1029,13 +1052,10 @@ static void garbage_to(int fd, const struct sockaddr_storage *to)
 static void test_version_negotiation_for_nobody(void)
 {
     pair p;
-    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
-        pair_down(&p);
+    int fd;
+    struct sockaddr_storage srv;
+    if (!attacked_pair(&p, &fd, &srv))
         return;
-    }
-    p.srv.echo = p.cli.keep = true;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_storage srv = addr_of(p.srv.ep, "127.0.0.1");
     irohds_net_endpoint_stats before, after;
     irohds_net_endpoint_stats_get(p.srv.ep, &before);
     static const uint8_t dcidlens[] = {0, 8, 20, 21, 64, 255};
@@ -1057,10 +1077,7 @@ static void test_version_negotiation_for_nobody(void)
           (unsigned long long)(after.stateless_resets_sent - before.stateless_resets_sent),
           (unsigned long long)(after.version_negotiations_sent - before.version_negotiations_sent));
     CHECK(after.rx_dropped >= before.rx_dropped + 2 * sizeof dcidlens, "dropped");
-    int64_t sid = open_write(p.cli.conn, true, "still here", 10, true);
-    wait_stream w = {&p.cli, sid};
-    CHECK(run_until(&p.loop, stream_fin, &w, 3000) && rec(&p.cli, sid)->len == 10,
-          "echo after the VN packets");
+    check_still_echoes(&p, "echo after the VN packets");
     pair_down(&p);
 }
 
@@ -1075,13 +1092,10 @@ static void test_version_negotiation_for_nobody(void)
 static void test_initial_with_empty_dcid(void)
 {
     pair p;
-    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
-        pair_down(&p);
+    int fd;
+    struct sockaddr_storage srv;
+    if (!attacked_pair(&p, &fd, &srv))
         return;
-    }
-    p.srv.echo = p.cli.keep = true;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_storage srv = addr_of(p.srv.ep, "127.0.0.1");
     irohds_net_endpoint_stats before, after;
     irohds_net_endpoint_stats_get(p.srv.ep, &before);
     uint8_t b[1200];
@@ -1105,23 +1119,17 @@ static void test_initial_with_empty_dcid(void)
               before.conns, (unsigned long long)before.cids_mapped);
     }
     close(fd);
-    int64_t sid = open_write(p.cli.conn, true, "still here", 10, true);
-    wait_stream w = {&p.cli, sid};
-    CHECK(run_until(&p.loop, stream_fin, &w, 3000) && rec(&p.cli, sid)->len == 10,
-          "echo after the empty-id Initials");
+    check_still_echoes(&p, "echo after the empty-id Initials");
     pair_down(&p);
 }
 
 static void test_garbage(void)
 {
     pair p;
-    if (!pair_up(&p, "127.0.0.1", NULL, NULL)) {
-        pair_down(&p);
+    int fd;
+    struct sockaddr_storage srv;
+    if (!attacked_pair(&p, &fd, &srv))
         return;
-    }
-    p.srv.echo = p.cli.keep = true;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_storage srv = addr_of(p.srv.ep, "127.0.0.1");
     struct sockaddr_storage cli = addr_of(p.cli.ep, "127.0.0.1");
     garbage_to(fd, &srv);
     garbage_to(fd, &cli);
@@ -1142,10 +1150,7 @@ static void test_garbage(void)
     CHECK(got_vn, "version negotiation offers v1");
     close(fd);
     CHECK(p.cli.closed == 0 && p.srv.closed == 0, "connection survived");
-    int64_t sid = open_write(p.cli.conn, true, "still here", 10, true);
-    wait_stream w = {&p.cli, sid};
-    CHECK(run_until(&p.loop, stream_fin, &w, 3000) && rec(&p.cli, sid)->len == 10,
-          "echo after garbage");
+    check_still_echoes(&p, "echo after garbage");
     irohds_net_endpoint_stats st;
     irohds_net_endpoint_stats_get(p.srv.ep, &st);
     CHECK(st.rx_dropped > 100, "dropped %llu", (unsigned long long)st.rx_dropped);
