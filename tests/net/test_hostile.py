@@ -21,7 +21,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import pytest
 
@@ -100,20 +100,27 @@ def key_of(h: Host, code: Path, x: int, seconds: float, size: int) -> str:
     return r.stdout.strip()
 
 
-def wait_claim_seen(h: Host, code: Path, x: int, seconds: float, size: int, claimer: Host,
-                    timeout: float = 20) -> None:
-    """Until h's daemon holds claimer's claim on CALL(x, ...), by its EXPLAIN
-    (a fixed sleep for the claim to travel lost the race under ASan with a
-    flood on two cores)."""
+def wait_explained(h: Host, code: Path, x: int, seconds: float, size: int,
+                   pred: Callable[[Dict], bool], timeout: float, what: str) -> None:
+    """Until pred holds of h's EXPLAIN of CALL(x, ...): what h's daemon knows,
+    observed, rather than a fixed sleep for a message to travel (sleeps lost
+    that race under ASan with a flood on two cores)."""
     script = ("import json, irohds, m_lab\n"
               f"r = irohds.explain(m_lab.work, {x}, seconds={seconds}, size={size})\n"
-              "print('JSON ' + json.dumps(r.get('claim')))\n")
+              "print('JSON ' + json.dumps(r))\n")
 
-    def seen() -> bool:
+    def holds() -> bool:
         out = h.python(script, cwd=code).stdout
-        claim = json.loads(out.rpartition("JSON ")[2])
-        return bool(claim) and claim.get("node") == claimer.make_id()
-    wait_for(seen, timeout, f"{h.name} to hold {claimer.name}'s claim")
+        return pred(json.loads(out.rpartition("JSON ")[2]))
+    wait_for(holds, timeout, what)
+
+
+def wait_claim_seen(h: Host, code: Path, x: int, seconds: float, size: int, claimer: Host,
+                    timeout: float = 20) -> None:
+    """Until h's daemon holds claimer's claim on CALL(x, ...)."""
+    wait_explained(h, code, x, seconds, size,
+                   lambda r: bool(r.get("claim")) and r["claim"].get("node") == claimer.make_id(),
+                   timeout, f"{h.name} to hold {claimer.name}'s claim")
 
 
 def stored_keys(h: Host) -> List[str]:
@@ -167,7 +174,9 @@ def honest_transfer(a: Host, b: Host, code: Path, x: int, size: int = 1000) -> D
     assert computed(a) == before_a + 1
     # A's HAVE spreads; when the first copy came through a relay over its
     # budget, the next comes by PlumTree's IHave and graft (80 ms later).
-    time.sleep(0.5)
+    wait_explained(b, code, x, 3, size,
+                   lambda r: any(p.get("node") == a.make_id() for p in r["providers"]),
+                   10, f"B to know A's result {x}")
     t = time.monotonic()
     out = call(b, code, x, seconds=3, size=size)
     dt = time.monotonic() - t
